@@ -1,0 +1,3 @@
+from speechstream.cli import main
+
+raise SystemExit(main())
