@@ -1,0 +1,145 @@
+"""Smoke test of the ASR training recipe on 6 espeak-ng utterances: features stored with lhotse, a tiny
+model overfits a batch, and a run stopped half-way and resumed ends with exactly the same weights and
+optimizer state as one run straight through (the data order, SpecAugment, attention contexts and
+dropout are all replayed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+lhotse = pytest.importorskip("lhotse")
+pytest.importorskip("torchaudio")
+pytest.importorskip("sentencepiece")
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["the cat sat on the mat", "a dog ran in the park", "she sells sea shells",
+         "green trees grow tall", "we sing a happy song", "the sun is hot today"]
+# The runtime's numpy Fbank when it is there, else kaldi-native-fbank with the options it equals.
+BACKEND = "speechstream" if importlib.util.find_spec("speechstream.audio.fbank") else "kaldi-native-fbank"
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+
+def _recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"synth_en_{name}", ROOT / "recipes/asr/synth_en" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A 6-utterance lhotse corpus (train = dev) with features stored by compute_features.py."""
+    from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    root = tmp_path_factory.mktemp("corpus")
+    recs, sups = [], []
+    for i, text in enumerate(TEXTS):
+        wav = root / f"u{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en", "-s", "200", "-w", str(wav), text], check=True)
+        rec = Recording.from_file(wav, recording_id=f"u{i}")
+        recs.append(rec)
+        sups.append(SupervisionSegment(f"u{i}", f"u{i}", 0.0, rec.duration, text=text.upper(), speaker="s"))
+    cuts = CutSet.from_manifests(RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups))
+    for split in ("train", "dev"):
+        cuts.to_file(root / f"cuts_{split}.jsonl.gz")
+    fbank = root / "fbank"
+    _recipe("compute_features").main(["--corpus", str(root), "--out", str(fbank), "--splits", "train,dev",
+                                      "--speed-perturb", "1.1", "--jobs", "1", "--shard-size", "4",
+                                      "--fbank-backend", BACKEND])
+    return fbank
+
+
+def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr: float = 3e-3):
+    from lhotse import CutSet
+
+    from speechstream.asr.config import ASRModelConfig, ConformerConfig
+    from speechstream.asr.model import ASRModel
+    from speechstream.asr.tokenizer import build_char_vocab
+    from speechstream.train.data import SamplerConfig
+    from speechstream.train.loop import LRSchedule, TrainConfig, Trainer
+    from speechstream.train.specaugment import SpecAugmentConfig
+
+    cuts = CutSet.from_file(fbank / "cuts_train.jsonl.gz") + CutSet.from_file(
+        fbank / "cuts_train_sp1.1.jsonl.gz")
+    tok = build_char_vocab(TEXTS, str(exp / "tokenizer"))
+    torch.manual_seed(0)
+    enc = ConformerConfig.tiny(dropout=0.1, att_contexts=((8, 0), (8, 1), (8, 3)))
+    model = ASRModel(ASRModelConfig.tiny(encoder=enc, vocab_size=tok.vocab_size))
+    no_masks = SpecAugmentConfig(num_freq_masks=0, max_time_masks=0)
+    cfg = TrainConfig(num_epochs=100, schedule=LRSchedule(peak_lr=lr, warmup_steps=2),
+                      sampler=SamplerConfig(max_duration=4.5, num_buckets=2),
+                      spec_augment=SpecAugmentConfig() if spec_augment else no_masks,
+                      dev_every_steps=0, max_steps=max_steps, progress=False)
+    return Trainer(model, tok, exp, cfg), cuts.to_eager()
+
+
+def test_features_stored(corpus: Path) -> None:
+    from lhotse import CutSet
+
+    cuts = CutSet.from_file(corpus / "cuts_train.jsonl.gz")
+    sp = CutSet.from_file(corpus / "cuts_train_sp1.1.jsonl.gz")
+    assert len(cuts) == len(sp) == len(TEXTS)
+    c, s = cuts[0], sp[0]
+    f = c.load_features()
+    assert f.shape == (c.num_frames, 80) and c.features.type == "speechstream-fbank"
+    assert s.id.endswith("_sp1.1") and abs(s.duration - c.duration / 1.1) < 0.01
+    # idempotent: a second run finds everything done and changes nothing
+    before = (corpus / "cuts_train.jsonl.gz").stat().st_mtime_ns
+    _recipe("compute_features").main(["--corpus", str(corpus.parent), "--out", str(corpus), "--splits", "train",
+                                      "--speed-perturb", "1.1", "--jobs", "1", "--fbank-backend", BACKEND])
+    assert (corpus / "cuts_train.jsonl.gz").stat().st_mtime_ns == before
+
+
+def test_overfits_one_batch(corpus: Path, tmp_path: Path) -> None:
+    from lhotse import CutSet
+
+    from speechstream.train.data import AsrDataset
+
+    trainer, cuts = _setup(corpus, tmp_path, 0, spec_augment=False, lr=1e-2)
+    batch = AsrDataset(trainer.tokenizer)[CutSet.from_cuts(list(cuts)[:2])]
+    losses = [trainer.train_step(batch)["loss"] for _ in range(80)]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_resume_is_exact(corpus: Path, tmp_path: Path) -> None:
+    straight, cuts = _setup(corpus, tmp_path / "a", 8)
+    straight.fit(cuts)
+    first, _ = _setup(corpus, tmp_path / "b", 4)
+    first.fit(cuts)  # stops with a checkpoint after 4 updates, like a killed run's last save
+    resumed, _ = _setup(corpus, tmp_path / "b", 8)  # a fresh process: new model, state from disk
+    assert resumed.state["step"] == 4 and resumed.resumed_from is not None
+    resumed.fit(cuts)
+    keys = ("step", "epoch", "batches_done", "audio_seconds")
+    assert [straight.state[k] for k in keys] == [resumed.state[k] for k in keys]
+    assert straight.state["epoch"] >= 1  # the 8 updates crossed an epoch end
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    sa, sb = straight.optimizer.state_dict(), resumed.optimizer.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    for i in sa["state"]:
+        for k in sa["state"][i]:
+            assert torch.equal(sa["state"][i][k], sb["state"][i][k]), (i, k)
+    rows = (tmp_path / "b" / "train.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 8  # the header and each step once
+
+
+def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
+    train = _recipe("train")
+    args = ["--exp", str(tmp_path / "exp"), "--fbank-dir", str(corpus), "--vocab-size", "40", "--d-model", "32",
+            "--num-layers", "2", "--num-heads", "2", "--subsampling-channels", "16", "--conv-kernel", "5",
+            "--att-contexts", "8,0;8,3", "--d-pred", "16", "--d-join", "24", "--max-duration", "6",
+            "--num-buckets", "2", "--num-epochs", "1", "--dev-every", "2", "--no-progress"]
+    assert train.main(args) == 0
+    exp = tmp_path / "exp"
+    assert (exp / "tokenizer" / "bpe.model").is_file() and (exp / "checkpoints" / "epoch-1").is_dir()
+    assert "wer" in (exp / "dev.csv").read_text().splitlines()[0]
+    if importlib.util.find_spec("speechstream.asr.checkpoint") is not None:
+        assert (exp / "model" / "tokens.txt").is_file()
+    _recipe("plot").main(["--exp", str(exp)])
+    assert (exp / "curves.png").is_file()
