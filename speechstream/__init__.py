@@ -4,3 +4,11 @@ Importing this package never imports torch: the deployed runtime needs numpy and
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy: `speechstream.Recognizer` without importing onnxruntime up front
+    if name == "Recognizer":
+        from speechstream.runtime.recognizer import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'speechstream' has no attribute {name!r}")

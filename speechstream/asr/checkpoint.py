@@ -1,0 +1,100 @@
+"""The ASR model directory: what a trained model is on disk, written and read without pickles.
+
+    config.json         {"format": "speechstream-asr", "version": 1, "model": ASRModelConfig, "features": FbankConfig}
+    model.safetensors   the ASRModel state_dict
+    tokens.txt          `symbol id` per line, `<blk>` last (sherpa-onnx's format)
+    bpe.model           the sentencepiece model, for BPE vocabularies (needed to encode text, i.e. to train)
+    *.onnx              written by `speechstream export` (see speechstream.runtime.export)
+    MODEL_CARD.md       written by whoever trained it
+
+Every way a directory can be broken (missing, incomplete, corrupt, mismatched) is a ModelError with the path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from speechstream.asr.config import ASRModelConfig
+from speechstream.asr.model import ASRModel
+from speechstream.asr.tokenizer import read_tokens
+from speechstream.audio.fbank import FbankConfig
+from speechstream.errors import ModelError
+
+FORMAT = "speechstream-asr"
+VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+TOKENS = "tokens.txt"
+BPE = "bpe.model"
+
+
+def save_model_dir(model: ASRModel, out_dir: str | Path, tokenizer_dir: str | Path,
+                   feature_config: FbankConfig | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Writes config.json, model.safetensors and the tokenizer files of `tokenizer_dir` into `out_dir`."""
+    from safetensors.torch import save_file
+
+    out, tok = Path(out_dir), Path(tokenizer_dir)
+    symbols = read_tokens(str(tok / TOKENS))
+    if len(symbols) != model.config.vocab_size:
+        raise ModelError(f"{tok / TOKENS} has {len(symbols)} tokens, the model {model.config.vocab_size}")
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict(),
+              "features": (feature_config or FbankConfig()).to_dict(), **(extra or {})}
+    (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS))
+    for name in (TOKENS, BPE):
+        if (tok / name).is_file() and (tok / name).resolve() != (out / name).resolve():
+            shutil.copyfile(tok / name, out / name)
+    return out
+
+
+def read_config(model_dir: str | Path) -> dict[str, Any]:
+    """config.json of a model directory, checked for format and version."""
+    path = Path(model_dir) / CONFIG
+    if not Path(model_dir).is_dir():
+        raise ModelError(f"model directory not found: {model_dir}")
+    if not path.is_file():
+        raise ModelError(f"{model_dir} is not a speechstream model directory: {CONFIG} is missing")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a {FORMAT} config")
+    if config.get("version") != VERSION:
+        raise ModelError(f"{path}: format version {config.get('version')!r}, this speechstream reads {VERSION}")
+    return config
+
+
+def load_model_dir(model_dir: str | Path) -> tuple[ASRModel, FbankConfig]:
+    """The model (eval mode, CPU) and its feature config from a model directory."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    d = Path(model_dir)
+    raw = read_config(d)
+    try:
+        config = ASRModelConfig.from_dict(raw["model"])
+        features = FbankConfig.from_dict(raw["features"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{d / CONFIG}: bad model or feature config ({e})") from None
+    symbols = read_tokens(str(d / TOKENS))
+    if len(symbols) != config.vocab_size:
+        raise ModelError(f"{d / TOKENS} has {len(symbols)} tokens but the model expects {config.vocab_size}")
+    if not (d / WEIGHTS).is_file():
+        raise ModelError(f"{d} lacks {WEIGHTS}")
+    try:
+        state = load_file(str(d / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{d / WEIGHTS} is corrupt: {e}") from None
+    model = ASRModel(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelError(f"{d / WEIGHTS} does not match {CONFIG}: {str(e).splitlines()[0]}") from None
+    return model.eval(), features
+
