@@ -13,60 +13,21 @@ import numpy as np
 import pytest
 import torch
 
-from speechstream.asr.checkpoint import load_model_dir, save_model_dir
+from asr_helpers import NEVER, SYMBOLS, make_model, make_model_dir, utterances
+
+from speechstream.asr.checkpoint import load_model_dir
 from speechstream.asr.config import ASRModelConfig
 from speechstream.asr.ctc_decoding import CtcBeamDecoder, CtcGreedyDecoder
 from speechstream.asr.endpoint import EndpointConfig, EndpointRule
 from speechstream.asr.model import ASRModel
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
-from speechstream.asr.tokenizer import write_tokens
 from speechstream.audio.fbank import Fbank
 from speechstream.errors import ModelError
-from speechstream.runtime.export import export_runtime_graphs
 from speechstream.runtime.recognizer import Recognizer
-
-SYMBOLS = ["<unk>", "\u2581", *"abcdefghij", "<blk>"]
-NEVER = EndpointConfig(*(EndpointRule(True, 1e9, 1e9),) * 3)  # one segment per stream
-
-
-def make_model() -> ASRModel:
-    """Random weights, with heads that look only at how encoder frames differ from their mean.
-
-    A random encoder's output barely changes over time, so plain random heads emit one token forever;
-    centred and amplified heads emit varied tokens, which makes the comparisons below able to fail.
-    """
-    torch.manual_seed(0)
-    model = ASRModel(ASRModelConfig.tiny(vocab_size=len(SYMBOLS))).eval()
-    calibration = torch.from_numpy(Fbank()(utterances(np.random.default_rng(99), (32000,))[0]))[None]
-    with torch.no_grad():
-        mean = model(calibration, torch.tensor([calibration.size(1)]), 0)[0][0].mean(0)
-        for layer, gain in ((model.ctc.proj, 30.0), (model.joiner.enc_proj, 20.0)):
-            layer.weight.mul_(gain)
-            layer.bias.copy_(-layer.weight @ mean)
-    return model
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
-    d = tmp_path_factory.mktemp("model")
-    write_tokens(SYMBOLS, str(d / "tokens.txt"))
-    model = make_model()
-    save_model_dir(model, d, d)
-    export_runtime_graphs(model, Fbank().config, d)
-    return d
-
-
-def utterances(rng: np.random.Generator, lengths: tuple[int, ...]) -> list[np.ndarray]:
-    """Tones and noise that change every 50 ms, after a silent start: varied frames, varied tokens."""
-    out = []
-    for n in lengths:
-        t = np.arange(n) / 16000
-        hz = np.repeat(rng.uniform(100, 4000, n // 800 + 1), 800)[:n]
-        level = np.repeat(rng.uniform(0.0, 0.5, n // 800 + 1), 800)[:n]
-        x = level * np.sin(2 * np.pi * hz * t) + 0.3 * level[::-1] * rng.standard_normal(n)
-        x[: n // 5] = 0.0  # frames at the log floor
-        out.append(x.astype(np.float32))
-    return out
+    return make_model_dir(tmp_path_factory.mktemp("model"))
 
 
 def offline_reference(model: ASRModel, samples: np.ndarray, ctx: int, decoding: str) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from speechstream.errors import SpeechstreamError
 COMMANDS: dict[str, str] = {
     "devices": "speechstream.cli.devices",
     "features": "speechstream.cli.features",
+    "transcribe": "speechstream.cli.transcribe",
     "export": "speechstream.cli.export",
 }
 

@@ -1,0 +1,93 @@
+"""`speechstream transcribe`: stream audio files through the recognizer (as one batch) and print results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HELP = "transcribe audio files with a streaming model (text, json lines, srt or vtt)"
+FORMATS = ("text", "json", "srt", "vtt")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that runs the recognizer."""
+    from speechstream.runtime.recognizer import DECODING_METHODS
+
+    parser.add_argument("--model", type=Path, help="model directory (default: models/asr_en or $SPEECHSTREAM_MODEL)")
+    parser.add_argument("--lookahead-ms", type=float,
+                        help="the longest look-ahead (chunk) to use, in ms (default: the model's default)")
+    parser.add_argument("--decoding", choices=DECODING_METHODS, default="ctc-greedy", help="default ctc-greedy")
+    parser.add_argument("--num-threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files (any rate, mono or stereo)")
+    add_model_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    parser.add_argument("--realtime", action="store_true", help="read files at real-time pace, like a microphone")
+    parser.add_argument("--out-dir", type=Path, help="srt/vtt: write FILE.srt / FILE.vtt here (needed for several files)")
+
+
+def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
+    from speechstream.runtime.models import default_asr_model
+    from speechstream.runtime.recognizer import Recognizer
+
+    if args.num_threads < 1:
+        from speechstream.errors import SpeechstreamError
+
+        raise SpeechstreamError(f"--num-threads must be >= 1, got {args.num_threads}")
+    model = args.model if args.model is not None else default_asr_model()
+    return Recognizer.from_dir(model, decoding=args.decoding, num_threads=args.num_threads, provider=args.provider)
+
+
+def run(args: argparse.Namespace) -> int:
+    from speechstream.cli.subtitles import subtitles
+    from speechstream.errors import AudioError, SpeechstreamError
+    from speechstream.runtime.files import transcribe_files
+
+    if args.format in ("srt", "vtt") and len(args.files) > 1 and args.out_dir is None:
+        raise SpeechstreamError(f"--format {args.format} with several files needs --out-dir")
+    recognizer = load_recognizer(args)
+    recognizer.create_stream(args.lookahead_ms)  # a bad --lookahead-ms fails before any work
+    names = [str(f) for f in args.files]
+    several = len(names) > 1
+    live = args.format == "text" and not several and sys.stdout.isatty()
+    finals: dict[int, list] = {i: [] for i in range(len(names))}
+    failed = 0
+    for i, event in transcribe_files(recognizer, args.files, args.lookahead_ms, args.realtime):
+        if isinstance(event, AudioError):
+            failed += 1
+            print(f"speechstream transcribe: error: {event}", file=sys.stderr)
+            continue
+        if args.format == "json":
+            print(json.dumps({"file": names[i], **event.to_dict()}), flush=True)
+        elif args.format == "text":
+            prefix = f"{names[i]}: " if several else ""
+            if event.is_final and event.text:
+                print(f"{_erase(live)}{prefix}[{event.start:.2f} - {event.end:.2f}] {event.text}", flush=True)
+            elif live:
+                print(f"{_erase(live)}{event.text}", end="", flush=True)
+        elif event.is_final:
+            finals[i].append(event)
+    if live:
+        print(_erase(live), end="", flush=True)
+    if args.format in ("srt", "vtt"):
+        for i, results in finals.items():
+            _write_subtitles(subtitles(results, args.format), args.files[i], args)
+    return 2 if failed else 0
+
+
+def _write_subtitles(text: str, path: Path, args: argparse.Namespace) -> None:
+    if args.out_dir is None:
+        print(text)
+        return
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{path.stem}.{args.format}").write_text(text + "\n")
+
+
+def _erase(live: bool) -> str:
+    return "\r\033[K" if live else ""

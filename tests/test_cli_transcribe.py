@@ -1,0 +1,92 @@
+"""`speechstream transcribe`: several files as one batch give what each file gives alone through the
+Recognizer's pipeline stage; every output format; bad files and options are one-line errors that lose
+nothing else."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from asr_helpers import make_model_dir, utterances
+
+from speechstream.cli import main
+from speechstream.pipeline import ArraySource
+from speechstream.runtime.recognizer import Recognizer
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
+    return make_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory) -> list[Path]:  # noqa: ANN001
+    d = tmp_path_factory.mktemp("wavs")
+    a, b = utterances(np.random.default_rng(5), (16000 * 3, 16000 * 2))
+    paths = [d / "a.wav", d / "b.wav"]
+    sf.write(paths[0], a, 16000, subtype="FLOAT")
+    sf.write(paths[1], np.stack([b, b], axis=1), 16000, subtype="FLOAT")  # stereo: mixed to mono
+    return paths
+
+
+def alone(model_dir: Path, path: Path) -> list[str]:
+    """Final texts of one file through Recognizer.transcribe (the pipeline stage), no CLI involved."""
+    x, rate = sf.read(path, dtype="float32")
+    x = x.mean(axis=1) if x.ndim == 2 else x
+    rec = Recognizer.from_dir(model_dir)
+    return [r.text for r in rec.transcribe(ArraySource(x, rate, chunk=777)) if r.is_final]
+
+
+def test_json_batch_equals_each_file_alone(model_dir: Path, wavs: list[Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", *map(str, wavs), "--model", str(model_dir), "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for path in wavs:
+        mine = [e for e in events if e["file"] == str(path)]
+        assert set(mine[0]) == {"file", "text", "segment", "is_final", "start", "end", "tokens", "timestamps"}
+        finals = [e["text"] for e in mine if e["is_final"]]
+        assert finals == alone(model_dir, path) and any(finals)
+        assert any(not e["is_final"] for e in mine)  # partial results stream out before the final one
+
+
+def test_text_and_subtitle_formats(model_dir: Path, wavs: list[Path], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    texts = alone(model_dir, wavs[0])
+    assert [re.sub(r"^\[\d+\.\d\d - \d+\.\d\d\] ", "", x) for x in lines] == [t for t in texts if t]
+
+    assert main(["transcribe", *map(str, wavs), "--model", str(model_dir), "--format", "srt",
+                 "--out-dir", str(tmp_path)]) == 0
+    srt = (tmp_path / "a.srt").read_text()
+    assert re.match(r"1\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d\n\S", srt)
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--format", "vtt"]) == 0
+    vtt = capsys.readouterr().out
+    assert vtt.startswith("WEBVTT\n\n") and re.search(r"\d\d:\d\d:\d\d\.\d\d\d --> ", vtt)
+
+
+def test_a_bad_file_is_reported_and_the_others_still_decoded(model_dir: Path, wavs: list[Path], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really")
+    assert main(["transcribe", str(bad), str(wavs[0]), "--model", str(model_dir), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert "bad.wav" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert [json.loads(x)["text"] for x in out.splitlines() if json.loads(x)["is_final"]] == alone(model_dir, wavs[0])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "/nonexistent"], "model directory not found"),
+    (["--lookahead-ms", "5"], "no look-ahead"),
+    (["--num-threads", "0"], "num-threads"),
+])
+def test_bad_options_are_one_line_errors(model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str],
+                                         argv: list[str], message: str) -> None:
+    args = ["transcribe", str(wavs[0]), "--model", str(model_dir), *argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
