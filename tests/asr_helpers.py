@@ -38,6 +38,7 @@ def make_model() -> ASRModel:
 
 def make_model_dir(d: Path) -> Path:
     """Writes the model of make_model() as a model directory with its runtime graphs."""
+    d.mkdir(parents=True, exist_ok=True)
     write_tokens(SYMBOLS, str(d / "tokens.txt"))
     model = make_model()
     save_model_dir(model, d, d)

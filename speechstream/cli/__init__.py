@@ -19,7 +19,9 @@ COMMANDS: dict[str, str] = {
     "devices": "speechstream.cli.devices",
     "features": "speechstream.cli.features",
     "transcribe": "speechstream.cli.transcribe",
+    "mic": "speechstream.cli.mic",
     "export": "speechstream.cli.export",
+    "bench": "speechstream.cli.bench",
 }
 
 
