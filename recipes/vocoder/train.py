@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Train the chunked flow-matching vocoder (speechstream.vocoder) on audio files or a lhotse manifest.
+Resumable: re-run the same command to continue from the newest checkpoint.
+
+    python recipes/vocoder/train.py --exp /work/exp/vocoder --wav-dir /work/data/synth_en/audio/train
+    python recipes/vocoder/train.py --exp /work/exp/vocoder --manifest /work/data/synth_en/cuts_train.jsonl.gz
+    python recipes/vocoder/train.py --exp /work/exp/vocoder_mf --manifest ... --mean-flow --solver euler --nfe 1
+
+A skeleton: single process, whole corpus held in memory as features. Per utterance it computes the
+toolkit's Fbank (speechstream.audio.torch_fbank, equal to the runtime's numpy Fbank) and the compressed
+STFT frames the generator predicts; a batch is random crops of --segment-frames frames (plus the mel
+look-ahead after them). Every random draw of step n comes from a generator seeded with (seed, n), so a
+resumed run continues exactly as an uninterrupted one (checked by tests/test_vocoder_train_smoke.py).
+
+Checkpoints (speechstream.train.checkpoint): exp/checkpoints/step-N/{model,optimizer}.safetensors +
+state.json with the model config; written atomically. A resumed run takes the model config from its
+checkpoint; training options come from the command line. --export-onnx writes exp/model/generator_step.onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def get_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp", type=Path, required=True, help="experiment dir (created; resumed if it has checkpoints)")
+    d = p.add_argument_group("data (one of)")
+    d.add_argument("--wav-dir", type=Path, help="every *.wav / *.flac below it (resampled to 16 kHz)")
+    d.add_argument("--manifest", type=Path, help="a lhotse CutSet (cuts_*.jsonl.gz) with recordings")
+    d.add_argument("--max-utts", type=int, default=0, help="use at most this many utterances (0: all)")
+    m = p.add_argument_group("model (fresh runs only)")
+    m.add_argument("--tiny", action="store_true", help="VocoderConfig.tiny(): a test-size model")
+    m.add_argument("--d-model", type=int)
+    m.add_argument("--num-layers", type=int)
+    m.add_argument("--cond-layers", type=int)
+    m.add_argument("--lookahead", type=int, help="look-ahead frames")
+    m.add_argument("--chunk", type=int, help="streaming chunk frames")
+    m.add_argument("--prior", choices=["gaussian", "mel"])
+    m.add_argument("--mean-flow", action="store_true", help="train u(x, t, r) with the MeanFlow objective")
+    m.add_argument("--solver", choices=["euler", "midpoint"], help="default solver stored with the model")
+    m.add_argument("--nfe", type=int)
+    t = p.add_argument_group("training")
+    t.add_argument("--max-steps", type=int, default=100_000)
+    t.add_argument("--stop-after", type=int, default=0,
+                   help="end this run after this step as if interrupted (the schedule still ends at max-steps)")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--segment-frames", type=int, default=64, help="frames per training crop (10 ms each)")
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--warmup-steps", type=int, default=1000)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--grad-clip", type=float, default=1.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--save-every", type=int, default=1000)
+    t.add_argument("--keep-last", type=int, default=3)
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--num-threads", type=int, default=2)
+    t.add_argument("--export-onnx", action="store_true", help="export the generator step after training")
+    return p.parse_args(argv)
+
+
+def load_waves(args: argparse.Namespace) -> list:
+    """16 kHz mono float32 arrays."""
+    if (args.wav_dir is None) == (args.manifest is None):
+        raise SystemExit("give exactly one of --wav-dir and --manifest")
+    waves = []
+    if args.wav_dir is not None:
+        from speechstream.audio.io import read_audio
+
+        files = sorted(f for f in args.wav_dir.rglob("*") if f.suffix.lower() in (".wav", ".flac"))
+        for f in files[: args.max_utts or None]:
+            waves.append(read_audio(f, 16000)[0])
+    else:
+        from lhotse import CutSet
+
+        for i, cut in enumerate(CutSet.from_file(args.manifest)):
+            if args.max_utts and i >= args.max_utts:
+                break
+            waves.append(cut.resample(16000).load_audio()[0].astype("float32"))
+    if not waves:
+        raise SystemExit("no audio found")
+    return waves
+
+
+def make_config(args: argparse.Namespace):
+    from speechstream.vocoder.config import SolverConfig, VocoderConfig
+
+    kw = {}
+    for arg, name in (("d_model", "d_model"), ("num_layers", "num_layers"), ("cond_layers", "cond_layers"),
+                      ("lookahead", "lookahead_frames"), ("chunk", "chunk_frames"), ("prior", "prior")):
+        if getattr(args, arg) is not None:
+            kw[name] = getattr(args, arg)
+    if kw.get("lookahead_frames") is not None:
+        kw.setdefault("cond_kernel", max(3, kw["lookahead_frames"] + 1))
+    solver = args.solver or ("euler" if args.mean_flow else "midpoint")
+    nfe = args.nfe or (1 if args.mean_flow else 2)
+    kw.update(mean_flow=args.mean_flow, solver=SolverConfig(solver, nfe))
+    return VocoderConfig.tiny(**kw) if args.tiny else VocoderConfig(**kw)
+
+
+def features(waves: list, config) -> list:
+    """Per utterance (mel (T, M), x1 (T, X)): Fbank frames and the compressed STFT frames aligned with them."""
+    import torch
+
+    from speechstream.audio.torch_fbank import TorchFbank
+    from speechstream.vocoder.spectral import encode, stft_frames
+
+    fbank, out = TorchFbank(), []
+    with torch.no_grad():
+        for w in waves:
+            if len(w) <= config.n_fft // 2:  # too short for the STFT's reflect padding
+                continue
+            wave = torch.from_numpy(w)[None]
+            mel, _ = fbank(wave, torch.tensor([wave.size(1)]))
+            x1 = encode(stft_frames(wave, config), config)[:, : mel.size(1)]  # T_stft = 1 + N // hop >= T_mel
+            out.append((mel[0], x1[0]))
+    return out
+
+
+def make_batch(data: list, config, batch_size: int, frames: int, g):
+    """Random crops -> x1 (B, T, X), mel (B, T + L, M) (past the end: pad_feature), mask (B, T)."""
+    import torch
+
+    lookahead = config.lookahead_frames
+    x1 = torch.zeros(batch_size, frames, config.frame_dim)
+    mel = torch.full((batch_size, frames + lookahead, config.n_mels), config.pad_feature)
+    mask = torch.zeros(batch_size, frames, dtype=torch.bool)
+    for b in range(batch_size):
+        m, x = data[int(torch.randint(len(data), (1,), generator=g))]
+        n = m.size(0)
+        o = int(torch.randint(max(1, n - frames + 1), (1,), generator=g))
+        k = min(frames, n - o)
+        x1[b, :k], mask[b, :k] = x[o:o + k], True
+        km = min(frames + lookahead, n - o)
+        mel[b, :km] = m[o:o + km]
+    return x1, mel, mask
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to 10 % at max_steps."""
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    frac = (step - args.warmup_steps) / max(1, args.max_steps - args.warmup_steps)
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args(argv)
+    import torch
+
+    from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
+    from speechstream.vocoder.config import VocoderConfig
+    from speechstream.vocoder.flow import loss_fn
+    from speechstream.vocoder.generator import FlowGenerator
+
+    torch.set_num_threads(args.num_threads)
+    ckpt_root = args.exp / "checkpoints"
+    ckpt = latest_checkpoint(ckpt_root)
+    config = VocoderConfig.from_dict(load_train_state(ckpt)["config"]) if ckpt else make_config(args)
+    torch.manual_seed(args.seed)
+    generator = FlowGenerator(config)
+    opt = torch.optim.AdamW(generator.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay)
+    step = 0
+    if ckpt is not None:
+        step = load_checkpoint(ckpt, generator, opt)["step"]
+        print(f"resumed from {ckpt} at step {step}", flush=True)
+    args.exp.mkdir(parents=True, exist_ok=True)
+    (args.exp / "config.json").write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
+    n_params = sum(p.numel() for p in generator.parameters())
+    data = features(load_waves(args), config)
+    print(f"{len(data)} utterances, {n_params / 1e6:.2f} M parameters, objective "
+          f"{'mean flow' if config.mean_flow else 'flow matching'}", flush=True)
+
+    objective = loss_fn(config)
+    generator.train()
+    log = open(args.exp / "train.csv", "a", encoding="utf-8")
+    t_start = time.time()
+    last = min(args.max_steps, args.stop_after or args.max_steps)
+    while step < last:
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        x1, mel, mask = make_batch(data, config, args.batch_size, args.segment_frames, g)
+        s = generator.prior(mel[:, : args.segment_frames])
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)
+        opt.step()
+        step += 1
+        if not math.isfinite(loss.item()):
+            raise SystemExit(f"loss is {loss.item()} at step {step}")
+        log.write(f"{step},{loss.item():.6f},{float(grad_norm):.4f},{lr_at(step - 1, args):.3g}\n")
+        if step % args.log_every == 0 or step == last:
+            log.flush()
+            print(f"step {step} loss {loss.item():.4f} grad {float(grad_norm):.3f} "
+                  f"({time.time() - t_start:.0f} s)", flush=True)
+        if step % args.save_every == 0 or step == last:
+            save_checkpoint(ckpt_root, f"step-{step}", generator, opt,
+                            {"step": step, "config": config.to_dict(), "seed": args.seed},
+                            keep_last=args.keep_last)
+    log.close()
+    if args.export_onnx:
+        from speechstream.vocoder.export import export_generator_step
+
+        (args.exp / "model").mkdir(exist_ok=True)
+        export_generator_step(generator.eval(), args.exp / "model" / "generator_step.onnx")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
