@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "mic": "speechstream.cli.mic",
     "export": "speechstream.cli.export",
     "bench": "speechstream.cli.bench",
+    "bench": "speechstream.cli.bench",
 }
 
 

@@ -170,7 +170,7 @@ def export_model_dir(model_dir: str | Path, out_dir: str | Path | None = None, i
     if sherpa:
         from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
 
-        written.append(export_sherpa_ctc(model, out / "ctc.onnx", tokens_path=out / TOKENS))
+        written.append(export_sherpa_ctc(model, out / "ctc.onnx", tokens_path=out / TOKENS, feature_config=features))
     if int8:
         written += [quantize(p) for p in list(written)]
     return written

@@ -1,0 +1,9 @@
+"""Benchmarks behind `speechstream bench`: one module per benchmark, each a function that returns JSON-ready
+results and a function that renders them as a table.
+
+    asr      speechstream.bench.asr      cache-aware streaming, sherpa-onnx, RTF, ORT vs eager, a one-hour stream
+    (later)  server, vocoder
+
+Shared helpers (interleaved timing, process memory, test audio, tables) live in speechstream.bench.common.
+Nothing here is imported by the runtime; heavy imports (torch, sherpa-onnx) happen inside the functions.
+"""

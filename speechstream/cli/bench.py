@@ -1,0 +1,66 @@
+"""`speechstream bench BENCHMARK`: run a benchmark, print a table, optionally write JSON.
+
+One subparser per benchmark, registered in BENCHMARKS (name -> help, add_arguments, run); `server` and
+`vocoder` join `asr` there. The benchmark modules (speechstream.bench.*) are imported inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+HELP = "benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime vs eager, a one-hour stream)"
+
+
+def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="model directory (config.json, model.safetensors, tokens.txt; ONNX graphs are "
+                             "exported to a temporary directory if missing); default models/asr_en if present")
+    parser.add_argument("--quick", action="store_true",
+                        help="a random tiny model (unless --model), 6 s of audio, a 3-minute stream: under a minute")
+    parser.add_argument("--random", choices=("tiny", "default"), dest="random_size",
+                        help="benchmark a random model of this size instead: tiny (ASRModelConfig.tiny()) or "
+                             "default (ASRModelConfig(), the default size)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
+    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads (default 1)")
+    parser.add_argument("--seconds", type=float, help="audio for the per-look-ahead measurements (default 30; quick 6)")
+    parser.add_argument("--minutes", type=float, help="length of the long stream (default 60; quick 3)")
+    parser.add_argument("--repeats", type=int, help="timings per measurement, the median kept (default 5; quick 3)")
+
+
+def run_asr(args: argparse.Namespace) -> int:
+    import json
+
+    from speechstream.bench.asr import AsrBenchConfig, format_asr_table, run_asr_bench
+    from speechstream.errors import SpeechstreamError
+
+    config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.threads,
+                            random_size=args.random_size, seconds=args.seconds, minutes=args.minutes,
+                            repeats=args.repeats)
+    result = run_asr_bench(config)
+    print(format_asr_table(result))
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        except OSError as e:
+            raise SpeechstreamError(f"cannot write {args.json}: {e.strerror or e}") from None
+    return 0
+
+
+BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "asr": ("streaming ASR: cache vs buffered, vs sherpa-onnx, RTF, onnxruntime vs eager, long-stream drift",
+            add_asr_arguments, run_asr),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, (help_, add, run_) in BENCHMARKS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        add(p)
+        p.set_defaults(_bench=run_)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._bench(args)
