@@ -21,7 +21,8 @@ COMMANDS: dict[str, str] = {
     "transcribe": "speechstream.cli.transcribe",
     "mic": "speechstream.cli.mic",
     "export": "speechstream.cli.export",
-    "bench": "speechstream.cli.bench",
+    "serve": "speechstream.cli.serve",
+    "client": "speechstream.cli.client",
     "bench": "speechstream.cli.bench",
 }
 

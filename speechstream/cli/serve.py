@@ -1,0 +1,81 @@
+"""`speechstream serve`: the websocket server for live transcription, its browser page and /healthz."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+HELP = "websocket server for live transcription (sherpa-onnx compatible), with a browser page at /"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from speechstream.cli.transcribe import add_model_arguments
+
+    add_model_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=6006, help="port (default 6006; 0 picks a free one)")
+    parser.add_argument("--max-connections", type=int, default=64,
+                        help="websocket connections at once; more are refused with close code 1013 (default 64)")
+    parser.add_argument("--token", default=os.environ.get("SPEECHSTREAM_TOKEN"),
+                        help="require this token (Authorization: Bearer, or ?token=); default $SPEECHSTREAM_TOKEN")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a browser origin allowed besides the page's own, e.g. https://example.org "
+                             "(repeatable; '*' allows any)")
+    parser.add_argument("--certfile", help="TLS certificate (PEM): serve https/wss (browsers need it off localhost)")
+    parser.add_argument("--keyfile", help="TLS private key (PEM)")
+    parser.add_argument("--max-message-bytes", type=int, default=1 << 20,
+                        help="largest websocket message; bigger ones close with 1009 (default 1 MiB)")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, metavar="S",
+                        help="close a stream that sends nothing for S seconds (default 30; 0 = never)")
+    parser.add_argument("--max-utterance-s", type=float, default=600.0,
+                        help="longest audio per connection in seconds (default 600; 0 = no limit)")
+    parser.add_argument("--max-batch", type=int, default=32, help="streams per encoder call (default 32)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from speechstream.cli.transcribe import load_recognizer
+    from speechstream.errors import SpeechstreamError
+    from speechstream.runtime.recognizer import Recognizer
+    from speechstream.server import ServerConfig, SpeechServer
+
+    logging.basicConfig(level=logging.INFO, format="speechstream serve: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    recognizer = load_recognizer(args)
+    recognizer.create_stream(args.lookahead_ms)  # a bad --lookahead-ms fails before binding
+    config = ServerConfig(
+        host=args.host, port=args.port, max_connections=args.max_connections, token=args.token,
+        allow_origins=tuple(args.allow_origin), certfile=args.certfile, keyfile=args.keyfile,
+        max_message_bytes=args.max_message_bytes, idle_timeout_s=args.idle_timeout,
+        max_utterance_s=args.max_utterance_s, max_batch=args.max_batch, lookahead_ms=args.lookahead_ms,
+        decoding=args.decoding)
+
+    def load(method: str) -> Recognizer:
+        return Recognizer.from_dir(recognizer.model_dir, decoding=method, num_threads=args.num_threads,
+                                   provider=args.provider)
+
+    server = SpeechServer(recognizer, config, load)
+    try:
+        asyncio.run(_serve(server))
+    except OSError as e:  # port in use, unreadable certificate, ...
+        raise SpeechstreamError(f"cannot serve on {args.host}:{args.port}: {e}") from None
+    return 0
+
+
+async def _serve(server) -> None:  # noqa: ANN001
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    page = server.url.replace("ws", "http", 1)
+    print(f"speechstream serve: listening on {server.url} (page {page}/, health {page}/healthz)", flush=True)
+    await stop.wait()
+    print("speechstream serve: shutting down: finishing open streams", flush=True)
+    await server.drain()
+    print("speechstream serve: stopped", flush=True)

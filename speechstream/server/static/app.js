@@ -1,0 +1,114 @@
+// The page: microphone -> AudioWorklet -> websocket (protocol 2: the context's own rate, float32), and the
+// server's results -> partial line and final lines. No build step, no dependencies.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+let session = null; // {ws, ctx, stream, node, source}
+
+function setStatus(text) {
+  $("status").textContent = text;
+  document.body.dataset.status = text;
+}
+
+function socketUrl() {
+  const url = new URL("/", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (params.get("token")) url.searchParams.set("token", params.get("token"));
+  return url.href;
+}
+
+function onMessage(event) {
+  if (event.data === "Done!") {
+    setStatus("done");
+    return;
+  }
+  const msg = JSON.parse(event.data);
+  if (msg.error) {
+    $("error").textContent = `error ${msg.code}: ${msg.error}`;
+  } else if ("text" in msg) {
+    if (msg.is_final) {
+      if (msg.text) {
+        const p = document.createElement("p");
+        p.textContent = msg.text;
+        p.title = `${msg.start.toFixed(2)} - ${msg.end.toFixed(2)} s`;
+        $("final").appendChild(p);
+      }
+      $("partial").textContent = "";
+    } else {
+      $("partial").textContent = msg.text;
+    }
+  }
+}
+
+async function start() {
+  $("toggle").disabled = true;
+  $("error").textContent = "";
+  $("final").replaceChildren();
+  $("partial").textContent = "";
+  setStatus("starting");
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
+    });
+    const ctx = new AudioContext();
+    await ctx.audioWorklet.addModule("worklet.js");
+    const ws = new WebSocket(socketUrl());
+    ws.binaryType = "arraybuffer";
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error("cannot connect to the server"));
+    });
+    ws.onmessage = onMessage;
+    ws.onclose = (e) => {
+      if (e.code !== 1000 && e.code !== 1001 && !$("error").textContent) {
+        $("error").textContent = `connection closed (${e.code}) ${e.reason}`;
+      }
+      if (document.body.dataset.status !== "done") setStatus("closed");
+      if (session && session.ws === ws) stopCapture();
+      if (ctx.state !== "closed") ctx.close().catch(() => {});
+    };
+    const config = { sample_rate: ctx.sampleRate, format: "f32le" };
+    if (params.get("lookahead_ms")) config.lookahead_ms = Number(params.get("lookahead_ms"));
+    if (params.get("decoding")) config.decoding = params.get("decoding");
+    ws.send(JSON.stringify(config));
+    const node = new AudioWorkletNode(ctx, "capture");
+    node.port.onmessage = (e) => {
+      if (e.data === "flushed") {
+        if (ws.readyState === WebSocket.OPEN) ws.send("Done");
+        ctx.close().catch(() => {});
+      } else if (ws.readyState === WebSocket.OPEN) {
+        ws.send(e.data.buffer);
+      }
+    };
+    const source = ctx.createMediaStreamSource(stream);
+    const mute = ctx.createGain();
+    mute.gain.value = 0; // keeps the graph pulling the worklet without playing the microphone back
+    source.connect(node).connect(mute).connect(ctx.destination);
+    session = { ws, ctx, stream, node, source };
+    setStatus("listening");
+    $("toggle").textContent = "Stop";
+  } catch (err) {
+    $("error").textContent = String(err.message || err);
+    setStatus("idle");
+  } finally {
+    $("toggle").disabled = false;
+  }
+}
+
+function stop() {
+  if (!session) return;
+  setStatus("finishing");
+  session.source.disconnect();
+  session.node.port.postMessage("flush"); // the worklet posts its last samples, then "flushed" -> Done
+  stopCapture();
+}
+
+function stopCapture() {
+  if (!session) return;
+  session.stream.getTracks().forEach((t) => t.stop()); // the context closes once the worklet has flushed
+  session = null;
+  $("toggle").textContent = "Start";
+}
+
+$("toggle").addEventListener("click", () => (session ? stop() : start()));
