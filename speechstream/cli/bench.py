@@ -10,7 +10,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-HELP = "benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime vs eager, a one-hour stream)"
+HELP = ("benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime vs eager, a one-hour stream), "
+        "server (real-time streams held by the websocket server vs sherpa-onnx's)")
 
 
 def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,9 +49,44 @@ def run_asr(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="model directory (ONNX graphs and sherpa's ctc.onnx are exported to a temporary "
+                             "directory if missing); default models/asr_en if present, else a random tiny model")
+    parser.add_argument("--quick", action="store_true",
+                        help="a random tiny model (unless --model), 3 s steps, at most 8 clients: under a minute")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
+    parser.add_argument("--seconds", type=float,
+                        help="real-time audio per client in each step of the search (default 10; quick 3)")
+    parser.add_argument("--max-clients", type=int, metavar="N",
+                        help="the search stops at N concurrent clients (default 512; quick 8)")
+    parser.add_argument("--lookahead-ms", type=float,
+                        help="the look-ahead both servers run (default: the model's default)")
+
+
+def run_server(args: argparse.Namespace) -> int:
+    import json
+
+    from speechstream.bench.server import ServerBenchConfig, format_server_table, run_server_bench
+    from speechstream.errors import SpeechstreamError
+
+    config = ServerBenchConfig(model_dir=args.model, quick=args.quick, seconds=args.seconds,
+                               max_clients=args.max_clients, lookahead_ms=args.lookahead_ms)
+    result = run_server_bench(config)
+    print(format_server_table(result))
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        except OSError as e:
+            raise SpeechstreamError(f"cannot write {args.json}: {e.strerror or e}") from None
+    return 0
+
+
 BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "asr": ("streaming ASR: cache vs buffered, vs sherpa-onnx, RTF, onnxruntime vs eager, long-stream drift",
             add_asr_arguments, run_asr),
+    "server": ("websocket server: the most real-time streams with p95 result delay <= 100 ms, ours vs sherpa-onnx's",
+               add_server_arguments, run_server),
 }
 
 
