@@ -23,6 +23,8 @@ def make_encoder(seed: int = 0, **overrides) -> ConformerEncoder:
     with torch.no_grad():  # perturb everything, LayerNorm affine and position biases included
         for p in enc.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.2)
+        # A non-trivial input normalisation, as trained models have.
+        enc.subsampling.set_normalization(torch.randn(80, generator=g) - 10, torch.rand(80, generator=g) * 3 + 1)
     return enc.eval()
 
 
@@ -88,16 +90,16 @@ def test_states_stack_across_streams() -> None:
             yb, batched = enc.step(feats[:, pos:pos + c], batched, ctx)
             for i in range(3):
                 yi, singles[i] = enc.step(feats[i:i + 1, pos:pos + c], singles[i], ctx)
-                torch.testing.assert_close(yi, yb[i:i + 1], rtol=0, atol=1e-6)
+                torch.testing.assert_close(yi, yb[i:i + 1], rtol=0, atol=1e-5)
         for k, s in enumerate(batched):
-            torch.testing.assert_close(torch.cat([st[k] for st in singles]), s, rtol=0, atol=1e-6)
+            torch.testing.assert_close(torch.cat([st[k] for st in singles]), s, rtol=0, atol=1e-5)
         # A stream joining later stacks with one already running: the state carries everything.
         late = enc.init_state(1)
         running = tuple(s[:1] for s in batched)
         both = tuple(torch.cat([a, b]) for a, b in zip(running, late))
         y2, _ = enc.step(feats[:2, :c], both, ctx)
         y_late, _ = enc.step(feats[1:2, :c], late, ctx)
-        torch.testing.assert_close(y2[1:], y_late, rtol=0, atol=1e-6)
+        torch.testing.assert_close(y2[1:], y_late, rtol=0, atol=1e-5)
 
 
 def test_step_window_equals_step() -> None:

@@ -60,10 +60,20 @@ class CausalConvSubsampling(nn.Module):
         for _ in range(stages):
             out_freq = (out_freq - 1) // STRIDE + 1  # symmetric pad 1, k=3, s=2
         self.out = nn.Linear(channels * out_freq, d_model)
+        # Global per-bin normalisation of log-mel input (set from training data by the recipe; identity by
+        # default). Raw log-mel is ~-11 +- 4: without it the time-varying part drowns in a constant offset and
+        # training sits on the all-blank plateau for thousands of steps. Per frame, so streaming is unchanged.
+        self.register_buffer("feat_mean", torch.zeros(feat_dim))
+        self.register_buffer("feat_inv_std", torch.ones(feat_dim))
+
+    def set_normalization(self, mean: Tensor, std: Tensor) -> None:
+        """mean, std (F,): statistics of training features."""
+        self.feat_mean.copy_(mean)
+        self.feat_inv_std.copy_(1.0 / std.clamp(min=1e-3))
 
     def _subsample(self, x: Tensor) -> Tensor:
         """(B, T, F), T a multiple of f -> (B, T/f, D), causal in time."""
-        h = x.unsqueeze(1)  # (B, 1, T, F)
+        h = ((x - self.feat_mean) * self.feat_inv_std).unsqueeze(1)  # (B, 1, T, F)
         for layer in self.convs:
             if isinstance(layer, nn.Conv2d) and layer.kernel_size[0] > 1:
                 # (F left, F right, T left, T right): causal in time, symmetric in frequency.

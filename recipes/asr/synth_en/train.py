@@ -156,6 +156,16 @@ def dev_subset(cuts, n: int):
     return CutSet.from_cuts(cuts[::stride][:n])
 
 
+def feature_stats(cuts, n: int = 1000):  # noqa: ANN001, ANN201
+    """Per-bin mean and std (F,) of the features of n evenly spaced cuts: the encoder's input normalisation."""
+    import numpy as np
+    import torch
+
+    step = max(1, len(cuts) // n)
+    feats = np.concatenate([c.load_features() for c in cuts[::step][:n]]).astype(np.float64)
+    return torch.from_numpy(feats.mean(0)).float(), torch.from_numpy(feats.std(0)).float()
+
+
 def export(args: argparse.Namespace) -> int:
     """Writes the model dir from the newest checkpoint (or the mean of the newest --average ones)."""
     from speechstream.asr.config import ASRModelConfig
@@ -232,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         config = model_config(args, tokenizer.vocab_size)
         torch.manual_seed(args.seed)  # the same initial weights on every rank and every fresh run
         model = ASRModel(config)
+        model.encoder.subsampling.set_normalization(*feature_stats(train_cuts))
     if config.vocab_size != tokenizer.vocab_size:
         print(f"model vocab {config.vocab_size} != tokenizer {tokenizer.vocab_size}", file=sys.stderr)
         return 1
