@@ -149,10 +149,17 @@ def export_runtime_graphs(model: ASRModel, features: FbankConfig, out_dir: Path)
 
 def quantize(path: Path) -> Path:
     """An int8 copy (dynamic quantization of MatMul/Gemm only: quantized convolutions cost accuracy and speed)."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out = path.with_suffix(".int8.onnx")
-    quantize_dynamic(str(path), str(out), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # its advice to pre-process first is for static quantization
+    try:
+        quantize_dynamic(str(path), str(out), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     return out
 
 
@@ -167,10 +174,10 @@ def export_model_dir(model_dir: str | Path, out_dir: str | Path | None = None, i
         if (src / name).is_file() and (src / name).resolve() != (out / name).resolve():
             shutil.copyfile(src / name, out / name)
     written = export_runtime_graphs(model, features, out)
+    if int8:  # the runtime's graphs only: sherpa users quantize with their own tools
+        written += [quantize(p) for p in list(written)]
     if sherpa:
         from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
 
         written.append(export_sherpa_ctc(model, out / "ctc.onnx", tokens_path=out / TOKENS, feature_config=features))
-    if int8:
-        written += [quantize(p) for p in list(written)]
     return written
