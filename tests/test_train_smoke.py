@@ -55,7 +55,8 @@ def corpus(tmp_path_factory) -> Path:
     return fbank
 
 
-def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr: float = 3e-3):
+def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr: float = 3e-3,
+           ctc_weight: float = 0.3, subsampling_factor: int = 8):
     from lhotse import CutSet
 
     from speechstream.asr.config import ASRModelConfig, ConformerConfig
@@ -69,8 +70,9 @@ def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr
         fbank / "cuts_train_sp1.1.jsonl.gz")
     tok = build_char_vocab(TEXTS, str(exp / "tokenizer"))
     torch.manual_seed(0)
-    enc = ConformerConfig.tiny(dropout=0.1, att_contexts=((8, 0), (8, 1), (8, 3)))
-    model = ASRModel(ASRModelConfig.tiny(encoder=enc, vocab_size=tok.vocab_size))
+    enc = ConformerConfig.tiny(dropout=0.1, att_contexts=((8, 0), (8, 1), (8, 3)),
+                               subsampling_factor=subsampling_factor)
+    model = ASRModel(ASRModelConfig.tiny(encoder=enc, vocab_size=tok.vocab_size, ctc_weight=ctc_weight))
     no_masks = SpecAugmentConfig(num_freq_masks=0, max_time_masks=0)
     cfg = TrainConfig(num_epochs=100, schedule=LRSchedule(peak_lr=lr, warmup_steps=2),
                       sampler=SamplerConfig(max_duration=4.5, num_buckets=2),
@@ -105,6 +107,30 @@ def test_overfits_one_batch(corpus: Path, tmp_path: Path) -> None:
     batch = AsrDataset(trainer.tokenizer)[CutSet.from_cuts(list(cuts)[:2])]
     losses = [trainer.train_step(batch)["loss"] for _ in range(80)]
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_encoder_learns_the_words_through_ctc(corpus: Path, tmp_path: Path) -> None:
+    """CTC alone (RNN-T's predictor could lower the total loss by memorising the text without listening):
+    after training on two utterances, greedy CTC on the encoder reads their words back. 4x subsampling: at 8x
+    these short, fast utterances have fewer encoder frames than characters, which CTC cannot align."""
+    from lhotse import CutSet
+
+    from speechstream.asr.ctc_decoding import CtcGreedyDecoder
+    from speechstream.train.data import AsrDataset
+
+    trainer, cuts = _setup(corpus, tmp_path, 0, spec_augment=False, lr=3e-3, ctc_weight=1.0,
+                           subsampling_factor=4)
+    batch = AsrDataset(trainer.tokenizer)[CutSet.from_cuts(list(cuts)[:2])]
+    for _ in range(300):
+        trainer.train_step(batch)
+    model = trainer.model.eval()
+    decoder = CtcGreedyDecoder(model.blank_id)
+    with torch.no_grad():
+        enc, lens = model(batch.feats, batch.feat_lens, 1)
+        log_probs = model.ctc(enc)
+    for i, text in enumerate(batch.texts):
+        tokens = decoder.step(log_probs[i, : int(lens[i])].numpy(), decoder.init_state()).tokens
+        assert trainer.tokenizer.decode(tokens) == text
 
 
 def test_resume_is_exact(corpus: Path, tmp_path: Path) -> None:
