@@ -31,22 +31,12 @@ def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_asr(args: argparse.Namespace) -> int:
-    import json
-
     from speechstream.bench.asr import AsrBenchConfig, format_asr_table, run_asr_bench
-    from speechstream.errors import SpeechstreamError
 
     config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.threads,
                             random_size=args.random_size, seconds=args.seconds, minutes=args.minutes,
                             repeats=args.repeats)
-    result = run_asr_bench(config)
-    print(format_asr_table(result))
-    if args.json:
-        try:
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
-        except OSError as e:
-            raise SpeechstreamError(f"cannot write {args.json}: {e.strerror or e}") from None
-    return 0
+    return _report(run_asr_bench(config), format_asr_table, args.json)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,20 +55,25 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    import json
-
     from speechstream.bench.server import ServerBenchConfig, format_server_table, run_server_bench
-    from speechstream.errors import SpeechstreamError
 
     config = ServerBenchConfig(model_dir=args.model, quick=args.quick, seconds=args.seconds,
                                max_clients=args.max_clients, lookahead_ms=args.lookahead_ms)
-    result = run_server_bench(config)
-    print(format_server_table(result))
-    if args.json:
+    return _report(run_server_bench(config), format_server_table, args.json)
+
+
+def _report(result: dict, table: Callable[[dict], str], json_path: Path | None) -> int:
+    """Prints the table; writes the JSON when asked."""
+    import json
+
+    from speechstream.errors import SpeechstreamError
+
+    print(table(result))
+    if json_path:
         try:
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
+            json_path.write_text(json.dumps(result, indent=1) + "\n")
         except OSError as e:
-            raise SpeechstreamError(f"cannot write {args.json}: {e.strerror or e}") from None
+            raise SpeechstreamError(f"cannot write {json_path}: {e.strerror or e}") from None
     return 0
 
 
