@@ -11,7 +11,8 @@ import pytest
 from test_server_helpers import model_dir
 
 from speechstream.bench.common import all_finite
-from speechstream.bench.server import OURS, SHERPA, SHERPA_BIN, Search
+from speechstream.bench.server import Search
+from speechstream.bench.servers import OURS, SHERPA, SHERPA_BIN
 from speechstream.cli import main
 
 STEP_KEYS = ("clients", "passed", "delay_ms", "final_delay_ms", "send_lag_ms", "lost", "errors", "final_after_done",
