@@ -37,5 +37,5 @@ if (( dev )); then
   $py -m pip install -q torch==2.14.1 torchaudio==2.11.0
   $py -m pip install -q -e '.[train,dev]'
 else
-  $py -m pip install -q -e .
+  $py -m pip install -q -e '.[plot]'
 fi

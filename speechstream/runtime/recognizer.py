@@ -115,8 +115,11 @@ class Stream:
     def _take_chunk(self) -> tuple[np.ndarray, int]:
         """(C, F) frames zero-padded to a whole chunk, and how many are real."""
         n = min(self.chunk_frames, self.num_pending_frames)
-        chunk = np.zeros((self.chunk_frames, self._pending.shape[1]), np.float32)
-        chunk[:n] = self._pending[:n]
+        if n == self.chunk_frames:  # every chunk but a stream's last: no copy
+            chunk = self._pending[:n]
+        else:
+            chunk = np.zeros((self.chunk_frames, self._pending.shape[1]), np.float32)
+            chunk[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return chunk, n
 
