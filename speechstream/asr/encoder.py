@@ -37,6 +37,7 @@ class ConformerEncoder(nn.Module):
         self.layers = nn.ModuleList(
             ConformerLayer(config.d_model, config.num_heads, config.ff_mult, config.conv_kernel,
                            config.max_rel_pos, config.dropout) for _ in range(config.num_layers))
+        self.norm_out = nn.LayerNorm(config.d_model)  # the layers are pre-norm: one norm closes the stack
 
     # ---- derived sizes: the runtime and export read these, nothing is hard-coded ----
     @property
@@ -83,7 +84,7 @@ class ConformerEncoder(nn.Module):
         mask = chunked_attention_mask(x.size(1), enc_lengths, left, right)
         for layer in self.layers:
             x = layer(x, mask)
-        return x, enc_lengths
+        return self.norm_out(x), enc_lengths
 
     # ---- streaming ----
     def init_state(self, batch_size: int, device: torch.device | None = None) -> EncoderState:
@@ -128,4 +129,4 @@ class ConformerEncoder(nn.Module):
             new_att.append(a)
             new_conv.append(c)
         new_len = (cache_len + x.size(1)).clamp(max=self.att_cache_frames)
-        return x, torch.stack(new_att, dim=1), torch.stack(new_conv, dim=1), new_len
+        return self.norm_out(x), torch.stack(new_att, dim=1), torch.stack(new_conv, dim=1), new_len

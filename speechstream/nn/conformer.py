@@ -2,7 +2,11 @@
 
 Shapes: B batch, T frames, c chunk frames, D model dim, Lc attention cache frames, K conv kernel.
 
-x + FF(x)/2 -> x + MHSA(LN(x)) -> x + Conv(x) -> x + FF(x)/2 -> LN. The attention cache holds LN(x), the
+x + FF(x)/2 -> x + MHSA(LN(x)) -> x + Conv(x) -> x + FF(x)/2, every sub-block pre-normed and no
+norm on the residual path (the encoder norms once after the last layer). A LayerNorm closing each layer,
+as in the Conformer paper, makes the stack post-LN-like: on our data it sat on the CTC blank plateau at
+learning rates this pre-LN stack trains at easily (a 10-layer model memorised 4 utterances by step 100 at
+lr 3e-3 without it, and not in 300 steps at lr 1e-3 with it). The attention cache holds LN(x), the
 attention input, of past frames: those are final once computed, because no frame depends on anything past
 the end of its own chunk.
 """
@@ -26,7 +30,6 @@ class ConformerLayer(nn.Module):
         self.att_dropout = nn.Dropout(dropout)
         self.conv = CausalConvModule(d_model, conv_kernel, dropout)
         self.ff2 = FeedForward(d_model, ff_mult, dropout)
-        self.norm_out = nn.LayerNorm(d_model)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, T, D), mask (B, T, T) -> (B, T, D)."""
@@ -34,7 +37,7 @@ class ConformerLayer(nn.Module):
         x = x + self.att_dropout(self.att(self.norm_att(x), mask))
         x = x + self.conv(x)
         x = x + 0.5 * self.ff2(x)
-        return self.norm_out(x)
+        return x
 
     def step(self, x: Tensor, att_cache: Tensor, conv_cache: Tensor, mask: Tensor
              ) -> tuple[Tensor, Tensor, Tensor]:
@@ -46,4 +49,4 @@ class ConformerLayer(nn.Module):
         c, conv_cache = self.conv.step(x, conv_cache)
         x = x + c
         x = x + 0.5 * self.ff2(x)
-        return self.norm_out(x), att_cache, conv_cache
+        return x, att_cache, conv_cache
