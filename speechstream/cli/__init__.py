@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from speechstream import __version__
@@ -42,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# numpy's OpenBLAS otherwise starts a thread per core for every small matmul (the Fbank's mel projection);
+# next to onnxruntime's own threads those spin against each other: a 100-frame feature call took 12x
+# longer on a busy 2-core machine. Set first thing, before the parser (some subcommands import numpy).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
