@@ -65,3 +65,35 @@ def test_mean_flow_objective_runs(wav_dir: Path, tmp_path: Path) -> None:
     _run(wav_dir, tmp_path / "mf", "--mean-flow")
     cfg = VocoderConfig.from_dict(load_train_state(tmp_path / "mf" / "checkpoints" / "step-4")["config"])
     assert cfg.mean_flow and cfg.solver.name == "euler" and cfg.solver.nfe == 1
+
+
+def test_export_model_dir_from_the_newest_checkpoint(wav_dir: Path, tmp_path: Path) -> None:
+    """Training with --export-model-dir writes a model directory; without data the option only exports; both
+    are the newest checkpoint's weights, and a card someone wrote is kept."""
+    import json
+
+    import numpy as np
+
+    from speechstream.train.checkpoint import latest_checkpoint, load_model_weights
+    from speechstream.vocoder.generator import FlowGenerator
+    from speechstream.vocoder.model_dir import load_generator, load_vocoder, read_config
+    from speechstream.vocoder.vocoder import Vocoder
+
+    exp, trained = tmp_path / "exp", tmp_path / "trained"
+    _run(wav_dir, exp, "--max-steps", "2", "--export-model-dir", str(trained))
+    assert json.loads((trained / "config.json").read_text())["step"] == 2
+    assert "step 2" in (trained / "MODEL_CARD.md").read_text()
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    (exported / "MODEL_CARD.md").write_text("# mine\n")
+    assert _recipe().main(["--exp", str(exp), "--export-model-dir", str(exported)]) == 0
+    assert (exported / "MODEL_CARD.md").read_text() == "# mine\n"
+    ckpt = latest_checkpoint(exp / "checkpoints")
+    reference = FlowGenerator(read_config(exported))
+    reference.load_state_dict(load_model_weights(ckpt))
+    for d in (trained, exported):
+        weights = load_generator(d).state_dict()
+        assert all(torch.equal(v, weights[k]) for k, v in reference.state_dict().items())
+    mel = (np.random.default_rng(0).standard_normal((1, 30, 80)) * 2 - 8).astype(np.float32)
+    np.testing.assert_allclose(load_vocoder(exported).forward(mel), Vocoder(reference.eval()).forward(mel),
+                               rtol=0, atol=1e-4)

@@ -5,6 +5,7 @@ Resumable: re-run the same command to continue from the newest checkpoint.
     python recipes/vocoder/train.py --exp /work/exp/vocoder --wav-dir /work/data/synth_en/audio/train
     python recipes/vocoder/train.py --exp /work/exp/vocoder --manifest /work/data/synth_en/cuts_train.jsonl.gz
     python recipes/vocoder/train.py --exp /work/exp/vocoder_mf --manifest ... --mean-flow --solver euler --nfe 1
+    python recipes/vocoder/train.py --exp /work/exp/vocoder --export-model-dir models/vocoder_en   # export only
 
 A skeleton: single process, whole corpus held in memory as features. Per utterance it computes the
 toolkit's Fbank (speechstream.audio.torch_fbank, equal to the runtime's numpy Fbank) and the compressed
@@ -15,6 +16,11 @@ resumed run continues exactly as an uninterrupted one (checked by tests/test_voc
 Checkpoints (speechstream.train.checkpoint): exp/checkpoints/step-N/{model,optimizer}.safetensors +
 state.json with the model config; written atomically. A resumed run takes the model config from its
 checkpoint; training options come from the command line. --export-onnx writes exp/model/generator_step.onnx.
+
+--export-model-dir DIR writes the newest checkpoint as a vocoder model directory (speechstream.vocoder.model_dir:
+config.json, model.safetensors, generator.onnx at the model's default solver, and a MODEL_CARD.md stub if DIR has
+none), the format `speechstream vocode` and `speechstream bench vocoder` read. Without --wav-dir / --manifest it
+only exports; with them it trains first.
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--log-every", type=int, default=50)
     t.add_argument("--num-threads", type=int, default=2)
     t.add_argument("--export-onnx", action="store_true", help="export the generator step after training")
+    t.add_argument("--export-model-dir", type=Path, metavar="DIR",
+                   help="write the newest checkpoint as a vocoder model directory (after training, if data is given)")
     return p.parse_args(argv)
 
 
@@ -153,8 +161,42 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
+def export_model_dir(exp: Path, out: Path) -> Path:
+    """The newest checkpoint of `exp` as a vocoder model directory in `out`."""
+    from speechstream.train.checkpoint import latest_checkpoint, load_model_weights, load_train_state
+    from speechstream.vocoder.config import VocoderConfig
+    from speechstream.vocoder.generator import FlowGenerator
+    from speechstream.vocoder.model_dir import CARD, save_vocoder_dir
+
+    ckpt = latest_checkpoint(exp / "checkpoints")
+    if ckpt is None:
+        raise SystemExit(f"no checkpoint in {exp / 'checkpoints'} to export")
+    state = load_train_state(ckpt)
+    config = VocoderConfig.from_dict(state["config"])
+    generator = FlowGenerator(config)
+    generator.load_state_dict(load_model_weights(ckpt))
+    card = None
+    if not (out / CARD).exists():  # never overwrite a card someone wrote
+        n_params = sum(p.numel() for p in generator.parameters())
+        kind = "mean flow" if config.mean_flow else "flow matching"
+        card = (f"# {out.name}\n\n"
+                f"Chunked flow-matching vocoder exported by recipes/vocoder/train.py from {ckpt.name} of {exp} "
+                f"(step {state['step']}).\n\n"
+                f"- {n_params / 1e6:.2f} M parameters, {kind}, default sampler {config.solver.name} "
+                f"NFE {config.solver.nfe}\n"
+                f"- chunk {config.chunk_frames} frames + look-ahead {config.lookahead_frames}: "
+                f"latency {config.latency_ms:g} ms\n"
+                "- training data, evaluation: (to be written)\n")
+    save_vocoder_dir(generator, out, model_card=card, extra={"checkpoint": ckpt.name, "step": state["step"]})
+    print(f"wrote {out} from {ckpt}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args(argv)
+    if args.export_model_dir is not None and args.wav_dir is None and args.manifest is None:
+        export_model_dir(args.exp, args.export_model_dir)
+        return 0
     import torch
 
     from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
@@ -214,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
         (args.exp / "model").mkdir(exist_ok=True)
         export_generator_step(generator.eval(), args.exp / "model" / "generator_step.onnx")
+    if args.export_model_dir is not None:
+        export_model_dir(args.exp, args.export_model_dir)
     return 0
 
 

@@ -17,12 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from .generator import FlowGenerator
+from .onnx_generator import MODEL_TYPE, VERSION
 
 STATE_NAMES = ("mel_cache", "cond_cache", "bank", "counter")
 INPUT_NAMES = ("mel", *STATE_NAMES)
 OUTPUT_NAMES = ("frames", *(f"{n}_out" for n in STATE_NAMES))
-MODEL_TYPE = "speechstream-flow-vocoder"
-VERSION = 1
 
 
 class GeneratorStep(nn.Module):

@@ -10,11 +10,14 @@ from typing import Sequence
 
 import numpy as np
 
+from speechstream.errors import ModelError
 from speechstream.runtime.session import create_session, read_metadata, require
 
 from .config import VocoderConfig
 
 OnnxState = tuple[np.ndarray, ...]
+MODEL_TYPE = "speechstream-flow-vocoder"  # the metadata contract export.py writes and this class reads
+VERSION = 1
 _REQUIRED = ["model_type", "config", "state_names", "state_shapes", "chunk_frames", "lookahead_frames"]
 
 
@@ -23,7 +26,12 @@ class OnnxGenerator:
         self.session = create_session(path, num_threads, provider)
         self.metadata = read_metadata(self.session)
         require(self.metadata, _REQUIRED, path)
-        self.config = VocoderConfig.from_dict(self.metadata["config"])
+        if self.metadata["model_type"] != MODEL_TYPE:
+            raise ModelError(f"{path} is a {self.metadata['model_type']!r} graph, not a {MODEL_TYPE!r} generator step")
+        try:
+            self.config = VocoderConfig.from_dict(self.metadata["config"])
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"{path}: bad vocoder config in its metadata ({e})") from None
         self.state_names: list[str] = list(self.metadata["state_names"])
         self._outputs = [o.name for o in self.session.get_outputs()]
 

@@ -1,0 +1,133 @@
+"""The vocoder model directory: a trained vocoder on disk, written with torch, run without it, never pickled.
+
+    config.json        {"format": "speechstream-vocoder", "version": 1, "model": VocoderConfig.to_dict()}
+    model.safetensors  the FlowGenerator state_dict (re-exports and `bench vocoder` load it)
+    generator.onnx     the streaming step at the config's default solver (vocoder.export), with its metadata
+    MODEL_CARD.md      optional, written by whoever trained it
+
+``load_vocoder`` needs numpy and onnxruntime only; ``save_vocoder_dir`` and ``load_generator`` need torch.
+Every way a directory can be broken (missing, incomplete, corrupt, mismatched) is a ModelError naming the path.
+The config is wrapped with a format tag, as the ASR model directory's is, so handing one kind of model to the
+other's command is a clear error rather than a confusing one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from speechstream.errors import ModelError
+from speechstream.runtime.models import MODELS_DIR
+
+from .config import VocoderConfig
+from .vocoder import Vocoder
+
+FORMAT = "speechstream-vocoder"
+VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+GRAPH = "generator.onnx"
+CARD = "MODEL_CARD.md"
+DEFAULT_VOCODER = "vocoder_en"
+ENV_VAR = "SPEECHSTREAM_VOCODER_MODEL"
+TRAIN_HINT = "train one with recipes/vocoder/train.py (--export-model-dir DIR)"
+
+
+def default_vocoder_model() -> Path:
+    """The model `vocode` and `bench vocoder` use when none is named: $SPEECHSTREAM_VOCODER_MODEL, else
+    models/vocoder_en. None ships yet, so the error says how to make one."""
+    env = os.environ.get(ENV_VAR)
+    path = Path(env) if env else MODELS_DIR / DEFAULT_VOCODER
+    if not path.is_dir():
+        where = f" (${ENV_VAR})" if env else ""
+        raise ModelError(f"no vocoder model at {path}{where}; {TRAIN_HINT} or pass --model DIR")
+    return path
+
+
+def save_vocoder_dir(generator: Any, out_dir: str | Path, model_card: str | None = None,
+                     extra: dict[str, Any] | None = None) -> Path:
+    """Writes config.json, model.safetensors and generator.onnx (and MODEL_CARD.md if given) into `out_dir`.
+
+    `generator` is a torch FlowGenerator; it is put in eval mode. `extra` adds keys to config.json (e.g. the
+    training step), which loading ignores.
+    """
+    from safetensors.torch import save_file
+
+    from .export import export_generator_step
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = generator.eval()
+    config = {"format": FORMAT, "version": VERSION, "model": generator.config.to_dict(), **(extra or {})}
+    (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    save_file(state, str(out / WEIGHTS))
+    export_generator_step(generator, out / GRAPH)
+    if model_card is not None:
+        (out / CARD).write_text(model_card, encoding="utf-8")
+    return out
+
+
+def read_config(model_dir: str | Path) -> VocoderConfig:
+    """The VocoderConfig of a model directory's config.json, checked for format and version."""
+    d = Path(model_dir)
+    path = d / CONFIG
+    if not d.is_dir():
+        raise ModelError(f"vocoder model directory not found: {d}")
+    if not path.is_file():
+        raise ModelError(f"{d} is not a vocoder model directory: {CONFIG} is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path} is not valid JSON: {e}") from None
+    fmt = raw.get("format") if isinstance(raw, dict) else None
+    if fmt == "speechstream-asr":
+        raise ModelError(f"{d} is an ASR model directory, not a vocoder")
+    if fmt != FORMAT:
+        raise ModelError(f"{path}: not a {FORMAT} config")
+    if raw.get("version") != VERSION:
+        raise ModelError(f"{path}: format version {raw.get('version')!r}, this speechstream reads {VERSION}")
+    try:
+        return VocoderConfig.from_dict(raw["model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{path}: bad vocoder config ({e})") from None
+
+
+def load_vocoder(model_dir: str | Path, num_threads: int = 1, provider: str = "cpu") -> Vocoder:
+    """The streaming Vocoder on generator.onnx (numpy + onnxruntime, no torch)."""
+    from .onnx_generator import OnnxGenerator
+
+    d = Path(model_dir)
+    config = read_config(d)
+    if not (d / GRAPH).is_file():
+        raise ModelError(f"{d} lacks {GRAPH}; write the directory with save_vocoder_dir "
+                         "(recipes/vocoder/train.py --export-model-dir)")
+    generator = OnnxGenerator(d / GRAPH, num_threads, provider)
+    if generator.config != config:
+        raise ModelError(f"{d / GRAPH} was exported from another config than {d / CONFIG}; re-export the directory")
+    return Vocoder(generator)
+
+
+def load_generator(model_dir: str | Path) -> Any:
+    """The torch FlowGenerator (eval mode, CPU) from config.json and model.safetensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .generator import FlowGenerator
+
+    d = Path(model_dir)
+    config = read_config(d)
+    if not (d / WEIGHTS).is_file():
+        raise ModelError(f"{d} lacks {WEIGHTS}")
+    try:
+        state = load_file(str(d / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{d / WEIGHTS} is corrupt: {e}") from None
+    generator = FlowGenerator(config)
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelError(f"{d / WEIGHTS} does not match {CONFIG}: {str(e).splitlines()[0]}") from None
+    return generator.eval()
