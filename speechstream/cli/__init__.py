@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "features": "speechstream.cli.features",
     "transcribe": "speechstream.cli.transcribe",
     "mic": "speechstream.cli.mic",
+    "vocode": "speechstream.cli.vocode",
     "export": "speechstream.cli.export",
     "serve": "speechstream.cli.serve",
     "client": "speechstream.cli.client",
