@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 HELP = ("benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime vs eager, a one-hour stream), "
-        "server (real-time streams held by the websocket server vs sherpa-onnx's)")
+        "server (real-time streams held by the websocket server vs sherpa-onnx's), "
+        "vocoder (streaming and offline RTF per solver and NFE)")
 
 
 def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,33 @@ def run_server(args: argparse.Namespace) -> int:
     return _report(run_server_bench(config), format_server_table, args.json)
 
 
+def add_vocoder_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="vocoder model directory (config.json, model.safetensors); default models/vocoder_en "
+                             "or $SPEECHSTREAM_VOCODER_MODEL if present, else a default-size model with random weights")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
+    parser.add_argument("--seconds", type=float, default=20.0, help="audio to vocode per timing (default 20)")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per measurement, the median kept (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    parser.epilog = ("Needs torch and onnx (the dev install: scripts/setup.sh --dev, or pip install "
+                     "'speechstream[train]'): each solver/NFE is exported to ONNX from model.safetensors for the run.")
+
+
+def run_vocoder(args: argparse.Namespace) -> int:
+    from speechstream.bench.vocoder import VocoderBenchConfig, format_vocoder_table, run_vocoder_bench
+    from speechstream.errors import SpeechstreamError
+
+    config = VocoderBenchConfig(model_dir=args.model, seconds=args.seconds, repeats=args.repeats,
+                                threads=args.threads).checked()
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise SpeechstreamError(f"bench vocoder exports ONNX graphs and needs torch and onnx "
+                                f"(scripts/setup.sh --dev, or pip install 'speechstream[train]'): {e}") from None
+    return _report(run_vocoder_bench(config), format_vocoder_table, args.json)
+
+
 def _report(result: dict, table: Callable[[dict], str], json_path: Path | None) -> int:
     """Prints the table; writes the JSON when asked."""
     import json
@@ -82,6 +110,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Call
             add_asr_arguments, run_asr),
     "server": ("websocket server: the most real-time streams with p95 result delay <= 100 ms, ours vs sherpa-onnx's",
                add_server_arguments, run_server),
+    "vocoder": ("flow-matching vocoder: streaming and offline RTF on one thread at NFE 1, 2, 4 (euler, midpoint); "
+                "needs torch", add_vocoder_arguments, run_vocoder),
 }
 
 
