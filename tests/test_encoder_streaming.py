@@ -129,7 +129,7 @@ def test_shape_arithmetic() -> None:
     assert enc.chunk_frames() == enc.chunk_frames(cfg.default_att_context)
     pre, chan, time_, length = enc.init_state(2)
     assert pre.shape == (2, 8, 80) and (pre == cfg.pad_feature).all()
-    assert chan.shape == (2, 3, 8, 32) and time_.shape == (2, 3, 32, 4)
+    assert chan.shape == (2, 3, 8, 2 * 32) and time_.shape == (2, 3, 32, 4)  # keys and values cached
     assert length.shape == (2,) and length.dtype == torch.int64 and (length == 0).all()
     with torch.no_grad():
         y, state = enc.step(torch.randn(2, 32, 80), (pre, chan, time_, length), 1)

@@ -115,7 +115,7 @@ def test_fully_masked_rows_are_finite() -> None:
 def run_attention_stream(att: ChunkedSelfAttention, x: torch.Tensor, sizes: list[int], cache_frames: int,
                          left: int) -> torch.Tensor:
     b = x.size(0)
-    cache, cache_len, outs, pos = torch.zeros(b, cache_frames, x.size(2)), torch.zeros(b, dtype=torch.long), [], 0
+    cache, cache_len, outs, pos = torch.zeros(b, cache_frames, att.cache_dim), torch.zeros(b, dtype=torch.long), [], 0
     for size in sizes:
         chunk = x[:, pos:pos + size]
         mask = streaming_attention_mask(cache_frames, chunk, cache_len, left)
@@ -181,7 +181,7 @@ def test_conformer_layer_step_equals_forward() -> None:
     x = torch.randn(2, t, 16)
     with torch.no_grad():
         ref = layer(x, chunked_attention_mask(t, torch.tensor([t, t]), left, right))
-        att_cache, conv_cache = torch.zeros(2, lc, 16), torch.zeros(2, 16, 2)
+        att_cache, conv_cache = torch.zeros(2, lc, layer.att.cache_dim), torch.zeros(2, 16, 2)
         cache_len, outs = torch.zeros(2, dtype=torch.long), []
         for pos in range(0, t, c):
             chunk = x[:, pos:pos + c]

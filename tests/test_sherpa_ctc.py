@@ -110,7 +110,7 @@ def test_metadata_and_files(model: ASRModel, tokens_file: Path, tmp_path: Path) 
         "window_size": enc.pre_encode_cache_frames + enc.chunk_frames(1), "chunk_shift": enc.chunk_frames(1),
         "subsampling_factor": 8, "vocab_size": len(SYMBOLS) - 1,  # NeMo's count: the blank is not in it
         "cache_last_channel_dim1": cfg.num_layers, "cache_last_channel_dim2": enc.att_cache_frames,
-        "cache_last_channel_dim3": cfg.d_model, "cache_last_time_dim1": cfg.num_layers,
+        "cache_last_channel_dim3": 2 * cfg.d_model, "cache_last_time_dim1": cfg.num_layers,  # keys + values
         "cache_last_time_dim2": cfg.d_model, "cache_last_time_dim3": cfg.conv_kernel - 1}
     assert meta["att_context"] == list(cfg.att_contexts[1]) and meta["latency_ms"] == enc.latency_ms(1)
     assert meta["feature_config"]["num_mel_bins"] == 80 and meta["normalize_type"] == "NA"

@@ -6,7 +6,8 @@ C feature frames per step, c = C / f encoder frames per step.
 
 State (fixed four tensors, batch first, stacked over layers, so streams stack into one batch):
   pre_encode_cache (B, P, F)       last P feature frames (pad_feature initially: the offline left padding)
-  cache_last_channel (B, L, Lc, D)  per layer, attention input of the last Lc frames, right-aligned
+  cache_last_channel (B, L, Lc, 2D) per layer, attention keys and values of the last Lc frames,
+                                    right-aligned (NeMo caches the attention input, (B, L, Lc, D))
   cache_last_time (B, L, D, K-1)    per layer, conv-module depthwise input of the last K-1 frames
   cache_last_channel_len (B,) int64 valid frames in cache_last_channel, min(frames seen, Lc)
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.attention import chunked_attention_mask, streaming_attention_mask
+from ..nn.attention import chunked_attention_mask, relative_positions, streaming_attention_mask
 from ..nn.conformer import ConformerLayer
 from ..nn.subsampling import CausalConvSubsampling
 from .config import AttContext, ConformerConfig
@@ -54,6 +55,11 @@ class ConformerEncoder(nn.Module):
         return self.config.att_cache_frames
 
     @property
+    def att_cache_dim(self) -> int:
+        """Width of a cached attention frame (its key and value)."""
+        return self.layers[0].att.cache_dim
+
+    @property
     def conv_cache_frames(self) -> int:
         return self.config.conv_kernel - 1
 
@@ -82,15 +88,16 @@ class ConformerEncoder(nn.Module):
         x, enc_lengths = self.subsampling(feats, lengths)
         x = self.dropout(x)
         mask = chunked_attention_mask(x.size(1), enc_lengths, left, right)
+        rel_pos = relative_positions(x.size(1), 0, self.config.max_rel_pos, x.device)
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, rel_pos)
         return self.norm_out(x), enc_lengths
 
     # ---- streaming ----
     def init_state(self, batch_size: int, device: torch.device | None = None) -> EncoderState:
         c = self.config
         return (self.subsampling.init_state(batch_size, c.feat_dim, device),
-                torch.zeros(batch_size, c.num_layers, self.att_cache_frames, c.d_model, device=device),
+                torch.zeros(batch_size, c.num_layers, self.att_cache_frames, self.att_cache_dim, device=device),
                 torch.zeros(batch_size, c.num_layers, c.d_model, self.conv_cache_frames, device=device),
                 torch.zeros(batch_size, dtype=torch.int64, device=device))
 
@@ -123,9 +130,10 @@ class ConformerEncoder(nn.Module):
         left, _ = self.config.resolve_att_context(att_context)
         valid = None if lengths is None else self.output_lengths(lengths)
         mask = streaming_attention_mask(self.att_cache_frames, x, cache_len, left, valid)
+        rel_pos = relative_positions(x.size(1), self.att_cache_frames, self.config.max_rel_pos, x.device)
         new_att, new_conv = [], []
         for i, layer in enumerate(self.layers):
-            x, a, c = layer.step(x, att_cache[:, i], conv_cache[:, i], mask)
+            x, a, c = layer.step(x, att_cache[:, i], conv_cache[:, i], mask, rel_pos)
             new_att.append(a)
             new_conv.append(c)
         new_len = (cache_len + x.size(1)).clamp(max=self.att_cache_frames)

@@ -7,8 +7,10 @@ Context ``(left, right)``: chunks of c = right + 1 frames aligned to the stream 
 indexed by the clipped distance (query_pos - key_pos): cheap, export-friendly and shift-invariant, so the
 streaming step (which only knows distances inside its window) equals offline.
 
-Streaming caches the attention input of the last Lc frames, right-aligned (newest last); keys are
-[cache; chunk]. ``cache_len`` (B,) counts the valid cached frames.
+Streaming caches the keys and values of the last Lc frames, right-aligned (newest last), as one (B, Lc, 2D)
+tensor [k | v]: a step projects only its own c frames, where caching the attention input (as NeMo does)
+would re-project all Lc + c every step - at one frame per step most of the layer's arithmetic. The keys
+of a step are [cache; chunk]; ``cache_len`` (B,) counts the valid cached frames.
 """
 
 from __future__ import annotations
@@ -48,11 +50,21 @@ def streaming_attention_mask(cache_frames: int, chunk: Tensor, cache_len: Tensor
     return ((in_cache & cached_ok) | chunk_ok)[:, None, :]
 
 
+def relative_positions(num_queries: int, q_offset: int, max_rel_pos: int, device: torch.device) -> Tensor:
+    """(Tq, q_offset + Tq) int64: the bias row of each (query, key) pair, the clipped distance
+    q_offset + i - j shifted to [0, 2 * max_rel_pos]; keys are the q_offset cached frames and the queries'.
+    Sizes may come from ``Tensor.size`` (traceable). The same for every layer: computed once per call."""
+    q_pos = torch.arange(num_queries, device=device)[:, None] + q_offset
+    k_pos = torch.arange(num_queries + q_offset, device=device)[None, :]
+    return (q_pos - k_pos).clamp(-max_rel_pos, max_rel_pos) + max_rel_pos
+
+
 class ChunkedSelfAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, max_rel_pos: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
+        self.d_model = d_model
         self.max_rel_pos = max_rel_pos
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
@@ -60,34 +72,43 @@ class ChunkedSelfAttention(nn.Module):
         nn.init.normal_(self.rel_bias.weight, std=0.02)
         self.dropout = nn.Dropout(dropout)
 
-    def _attend(self, q_in: Tensor, kv_in: Tensor, q_offset: int | Tensor, mask: Tensor) -> Tensor:
-        """q_in (B, Tq, D), kv_in (B, Tk, D); query i sits at key position q_offset + i; mask (B, Tq|1, Tk)."""
-        b, tq, d = q_in.shape
-        tk = kv_in.size(1)
-        w_q, w_kv = self.qkv.weight.split([d, 2 * d]), self.qkv.bias.split([d, 2 * d])
-        q = nn.functional.linear(q_in, w_q[0], w_kv[0])
-        k, v = nn.functional.linear(kv_in, w_q[1], w_kv[1]).chunk(2, dim=-1)
-        q = q.view(b, tq, self.num_heads, self.d_head).transpose(1, 2)  # (B, H, Tq, dh)
-        k = k.view(b, tk, self.num_heads, self.d_head).transpose(1, 2)
-        v = v.view(b, tk, self.num_heads, self.d_head).transpose(1, 2)
+    @property
+    def cache_dim(self) -> int:
+        """Width of one cached frame: its key and value."""
+        return 2 * self.num_heads * self.d_head
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (B, H, T, dh)."""
+        # explicit sizes, not unflatten: the ONNX tracer keeps size() calls dynamic but bakes unflatten's
+        return x.view(x.size(0), x.size(1), self.num_heads, self.d_head).transpose(1, 2)
+
+    def _attend(self, q: Tensor, kv: Tensor, mask: Tensor, rel_pos: Tensor) -> Tensor:
+        """q (B, Tq, D) projected queries, kv (B, Tk, 2D) projected [keys | values], mask (B, Tq|1, Tk),
+        rel_pos (Tq, Tk) from relative_positions -> (B, Tq, D)."""
+        k, v = kv.chunk(2, dim=-1)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
         scores = q @ k.transpose(-1, -2) * self.d_head ** -0.5  # (B, H, Tq, Tk)
-        q_pos = torch.arange(tq, device=q_in.device)[:, None] + q_offset
-        k_pos = torch.arange(tk, device=q_in.device)[None, :]
-        dist = (q_pos - k_pos).clamp(-self.max_rel_pos, self.max_rel_pos) + self.max_rel_pos
-        scores = scores + self.rel_bias(dist).permute(2, 0, 1)  # (H, Tq, Tk) bias
+        scores = scores + self.rel_bias(rel_pos).permute(2, 0, 1)  # (H, Tq, Tk) bias
         # finfo.min instead of -inf: a fully masked (padding) row becomes uniform, never NaN.
         scores = scores.masked_fill(~mask[:, None], torch.finfo(scores.dtype).min)
         att = self.dropout(scores.softmax(dim=-1))
-        y = (att @ v).transpose(1, 2).reshape(b, tq, d)
-        return self.out(y)
+        y = (att @ v).transpose(1, 2)  # (B, Tq, H, dh)
+        return self.out(y.reshape(y.size(0), y.size(1), self.d_model))
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor, rel_pos: Tensor | None = None) -> Tensor:
         """x (B, T, D), mask (B, T, T) from chunked_attention_mask -> (B, T, D)."""
-        return self._attend(x, x, 0, mask)
+        q, kv = self.qkv(x).split([self.d_model, 2 * self.d_model], dim=-1)
+        if rel_pos is None:
+            rel_pos = relative_positions(x.size(1), 0, self.max_rel_pos, x.device)
+        return self._attend(q, kv, mask, rel_pos)
 
-    def step(self, x: Tensor, cache: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, c, D) chunk, cache (B, Lc, D), mask (B, 1, Lc + c) -> (B, c, D), new cache (B, Lc, D)."""
+    def step(self, x: Tensor, cache: Tensor, mask: Tensor, rel_pos: Tensor | None = None
+             ) -> tuple[Tensor, Tensor]:
+        """x (B, c, D) chunk, cache (B, Lc, 2D) past [k | v], mask (B, 1, Lc + c) -> (B, c, D), new cache.
+        rel_pos: relative_positions(c, Lc, max_rel_pos, device), computed here when not given."""
         lc = cache.size(1)
-        kv = torch.cat([cache, x], dim=1)
-        y = self._attend(x, kv, lc, mask)
-        return y, kv[:, kv.size(1) - lc:]
+        q, kv = self.qkv(x).split([self.d_model, 2 * self.d_model], dim=-1)
+        kv = torch.cat([cache, kv], dim=1)
+        if rel_pos is None:
+            rel_pos = relative_positions(x.size(1), lc, self.max_rel_pos, x.device)
+        return self._attend(q, kv, mask, rel_pos), kv[:, kv.size(1) - lc:]

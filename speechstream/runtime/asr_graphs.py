@@ -18,7 +18,8 @@ from speechstream.runtime.session import create_session, read_metadata, require
 
 EncoderState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 STATE_NAMES = ("pre_encode_cache", "cache_last_channel", "cache_last_time", "cache_last_channel_len")
-REQUIRED_META = ["subsampling_factor", "pre_encode_cache_frames", "att_cache_frames", "conv_cache_frames",
+REQUIRED_META = ["subsampling_factor", "pre_encode_cache_frames", "att_cache_frames", "att_cache_dim",
+                 "conv_cache_frames",
                  "num_layers", "d_model", "feat_dim", "pad_feature", "att_contexts", "default_att_context",
                  "chunk_frames", "latency_ms", "vocab_size", "blank_id", "context_size", "features"]
 
@@ -30,6 +31,7 @@ class StreamingContract:
     subsampling_factor: int
     pre_encode_cache_frames: int
     att_cache_frames: int
+    att_cache_dim: int  # a cached frame's key and value: 2 * d_model
     conv_cache_frames: int
     num_layers: int
     d_model: int
@@ -81,7 +83,7 @@ class EncoderGraph:
     def init_state(self, batch_size: int) -> EncoderState:
         c = self.contract
         return (np.full((batch_size, c.pre_encode_cache_frames, c.feat_dim), c.pad_feature, np.float32),
-                np.zeros((batch_size, c.num_layers, c.att_cache_frames, c.d_model), np.float32),
+                np.zeros((batch_size, c.num_layers, c.att_cache_frames, c.att_cache_dim), np.float32),
                 np.zeros((batch_size, c.num_layers, c.d_model, c.conv_cache_frames), np.float32),
                 np.zeros(batch_size, np.int64))
 

@@ -3,7 +3,7 @@
 Graphs (all fp32; `--int8` adds `*.int8.onnx` copies with MatMul/Gemm quantized):
 
   encoder.onnx    one streaming step at any look-ahead: the chunk length C is dynamic (C = (right + 1) * f)
-      in:  feats (B, C, F), lengths (B,) int64, pre_encode_cache (B, P, F), cache_last_channel (B, L, Lc, D),
+      in:  feats (B, C, F), lengths (B,) int64, pre_encode_cache (B, P, F), cache_last_channel (B, L, Lc, 2D),
            cache_last_time (B, L, D, K-1), cache_last_channel_len (B,) int64
       out: encoder_out (B, C/f, D), ctc_log_probs (B, C/f, V), and the four next states (same names + `_next`)
   predictor.onnx  tokens (N, context_size) int64 -> pred (N, Dp)
@@ -83,6 +83,7 @@ def streaming_metadata(model: ASRModel, features: FbankConfig) -> dict[str, Any]
         "subsampling_factor": enc.subsampling_factor,
         "pre_encode_cache_frames": enc.pre_encode_cache_frames,
         "att_cache_frames": enc.att_cache_frames,
+        "att_cache_dim": enc.att_cache_dim,
         "conv_cache_frames": enc.conv_cache_frames,
         "num_layers": c.encoder.num_layers,
         "d_model": c.encoder.d_model,

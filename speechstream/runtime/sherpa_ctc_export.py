@@ -5,7 +5,7 @@ step), f subsampling factor, c = C / f encoder frames per step, V vocabulary (bl
 Lc attention cache frames, D model dim, K conv kernel.
 
 The ONNX graph, inputs and outputs by position (sherpa-onnx binds them by position, not by name):
-  features (B, F, W) float32, length (B,) int64, cache_last_channel (B, L, Lc, D), cache_last_time
+  features (B, F, W) float32, length (B,) int64, cache_last_channel (B, L, Lc, 2D), cache_last_time
   (B, L, D, K-1), cache_last_channel_len (B,) int64
   -> logits (B, c, V) log-probs, logit_length (B,) int64, and the three next caches.
 The numpy side (what sherpa does with this file) is :mod:`speechstream.runtime.sherpa_ctc`.
@@ -68,7 +68,7 @@ def sherpa_metadata(model: ASRModel, att_context: int | AttContext | None = None
         "vocab_size": model.config.vocab_size - 1,
         "cache_last_channel_dim1": cfg.num_layers,
         "cache_last_channel_dim2": enc.att_cache_frames,
-        "cache_last_channel_dim3": cfg.d_model,
+        "cache_last_channel_dim3": enc.att_cache_dim,  # keys and values (NeMo: the input, D)
         "cache_last_time_dim1": cfg.num_layers,
         "cache_last_time_dim2": cfg.d_model,
         "cache_last_time_dim3": enc.conv_cache_frames,
