@@ -38,6 +38,24 @@ def test_losses_finite_and_backprop() -> None:
         assert model.predictor.embedding.weight.grad.abs().sum() > 0
 
 
+def test_ctc_alone_skips_rnnt_and_keeps_the_ctc_loss() -> None:
+    """ctc_weight 1: total == the hybrid model's CTC term, RNN-T reported as 0, heads left without gradient."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    hybrid = ASRModel(ASRModelConfig.tiny()).eval()
+    ctc_only = ASRModel(dataclasses.replace(hybrid.config, ctc_weight=1.0)).eval()
+    ctc_only.load_state_dict(hybrid.state_dict())
+    feats, lens = torch.randn(2, 120, 80), torch.tensor([120, 90])
+    targets, tl = torch.tensor([[1, 2, 3], [4, 5, -1]]), torch.tensor([3, 2])
+    ref = hybrid.loss(feats, lens, targets, tl, 0)
+    got = ctc_only.loss(feats, lens, targets, tl, 0)
+    assert got["rnnt"].item() == 0 and torch.equal(got["total"], got["ctc"])
+    torch.testing.assert_close(got["ctc"], ref["ctc"])
+    got["total"].backward()
+    assert all(p.grad is None for p in ctc_only.joiner.parameters())
+
+
 def test_loss_ignores_padding() -> None:
     """Padding of feats and targets past their lengths does not change the losses."""
     torch.manual_seed(1)

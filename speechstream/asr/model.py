@@ -38,7 +38,7 @@ class ASRModel(nn.Module):
         """Per-utterance losses averaged over the batch: {'ctc', 'rnnt', 'total'}.
 
         targets (B, U) padded token ids (padding values are ignored), target_lens (B,).
-        total = ctc_weight * ctc + (1 - ctc_weight) * rnnt.
+        total = ctc_weight * ctc + (1 - ctc_weight) * rnnt; with ctc_weight 1 the RNN-T loss is not computed (0).
         """
         import torchaudio.functional as taf  # heavy; only training needs it
 
@@ -52,9 +52,11 @@ class ASRModel(nn.Module):
         ctc = nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, enc_lens, target_lens,
                                      blank=blank, reduction="sum", zero_infinity=True) / feats.size(0)
 
+        w = self.config.ctc_weight
+        if w >= 1.0:  # CTC alone: the (B, T', U + 1, V) joint is the costliest tensor of a step; skip it
+            return {"ctc": ctc, "rnnt": torch.zeros_like(ctc), "total": ctc}
         pred = self.predictor(targets)  # (B, U + 1, Dp)
         logits = self.joiner(enc[:, :, None], pred[:, None])  # (B, T', U + 1, V)
         rnnt = taf.rnnt_loss(logits, targets.int(), enc_lens.int(), target_lens.int(), blank=blank,
                              reduction="mean")
-        w = self.config.ctc_weight
         return {"ctc": ctc, "rnnt": rnnt, "total": w * ctc + (1.0 - w) * rnnt}

@@ -198,8 +198,9 @@ class Trainer:
         self.extra_state = extra_state or {}
         net: nn.Module = LossModule(self.model)
         if self.dist.world_size > 1:
-            net = nn.parallel.DistributedDataParallel(
-                net, device_ids=[self.dist.device.index] if self.dist.device.type == "cuda" else None)
+            net = nn.parallel.DistributedDataParallel(  # CTC alone leaves the RNN-T heads without gradients
+                net, device_ids=[self.dist.device.index] if self.dist.device.type == "cuda" else None,
+                find_unused_parameters=model.config.ctc_weight >= 1.0)
         self.net = net
         # No weight decay on norms and biases (the usual AdamW practice).
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2]

@@ -22,6 +22,7 @@ model config from its checkpoint; training options (epochs, lr, ...) are read fr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -67,9 +68,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--default-att-context", type=int, default=1, help="index of the context exported by default")
     m.add_argument("--d-pred", type=int, default=256)
     m.add_argument("--d-join", type=int, default=256)
-    m.add_argument("--ctc-weight", type=float, default=0.3)
     m.add_argument("--init-from", type=Path, help="fine-tune: start from this model dir (save_model_dir format)")
     o = p.add_argument_group("optimisation")
+    o.add_argument("--ctc-weight", type=float,
+                   help="loss = w * CTC + (1 - w) * RNN-T (fresh runs: 0.3). Also applies when resuming: 1.0 trains "
+                        "CTC alone (no RNN-T cost), a quicker way off the blank plateau, then resume hybrid")
     o.add_argument("--num-epochs", type=int, default=6)
     o.add_argument("--peak-lr", type=float, default=1e-3,
                    help="2e-3 kept the 10-layer model on the blank plateau; 5e-4 overfits a small set fast")
@@ -103,7 +106,7 @@ def model_config(args: argparse.Namespace, vocab_size: int):
                           att_contexts=parse_contexts(args.att_contexts),
                           default_att_context=args.default_att_context)
     return ASRModelConfig(encoder=enc, vocab_size=vocab_size, d_pred=args.d_pred, d_join=args.d_join,
-                          ctc_weight=args.ctc_weight)
+                          ctc_weight=0.3 if args.ctc_weight is None else args.ctc_weight)
 
 
 def train_manifests(args: argparse.Namespace) -> list[Path]:
@@ -244,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)  # the same initial weights on every rank and every fresh run
         model = ASRModel(config)
         model.encoder.subsampling.set_normalization(*feature_stats(train_cuts))
+    if args.ctc_weight is not None and args.ctc_weight != config.ctc_weight:
+        config = dataclasses.replace(config, ctc_weight=args.ctc_weight)
+        model.config = config
     if config.vocab_size != tokenizer.vocab_size:
         print(f"model vocab {config.vocab_size} != tokenizer {tokenizer.vocab_size}", file=sys.stderr)
         return 1
