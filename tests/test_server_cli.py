@@ -26,13 +26,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_sigterm_finishes_open_streams_before_exiting() -> None:
     x = utterances(np.random.default_rng(3), (16000 * 2 + 300,))[0]
-    # The furthest a stream's partial result gets before its input ends: then the server has read the audio.
+    # The last partial result the server sends before the input ends (it sends a result when its text
+    # changes): once that arrived, and a moment more, the server has read the audio.
     rec = Recognizer.from_dir(model_dir())
     probe = rec.create_stream()
     probe.accept_waveform(16000, x)
+    texts: list[str] = []
     while rec.is_ready(probe):
         rec.decode_streams([probe])
-    reachable = rec.get_result(probe).end
+        r = rec.get_result(probe)
+        if not texts or r.text != texts[-1]:
+            texts.append(r.text)
+            reachable = r.end
 
     proc = subprocess.Popen([sys.executable, "-m", "speechstream", "serve", "--model", str(model_dir()), "--port", "0"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -48,6 +53,7 @@ def test_sigterm_finishes_open_streams_before_exiting() -> None:
                     got.append(m)
                     if json.loads(m)["end"] >= reachable:
                         break
+                await asyncio.sleep(0.5)
                 proc.send_signal(signal.SIGTERM)
                 try:
                     async for m in ws:

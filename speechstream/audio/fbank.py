@@ -142,10 +142,14 @@ class FbankStream:
         if count == 0:
             return np.zeros((0, c.num_mel_bins), np.float32)
         starts = mel.frame_starts(self._next_frame, count, c.frame_length, c.frame_shift)
+        self._next_frame += count
+        first = int(starts[0]) - self._buffer_start
+        if starts[0] >= 0 and starts[-1] + c.frame_length <= num_samples:  # no edge: strided views, no gather
+            windows = np.lib.stride_tricks.sliding_window_view(self._buffer[first:], c.frame_length)
+            return self._fbank.features(windows[:count * c.frame_shift:c.frame_shift])
         idx = mel.reflect(starts[:, None] + self._fbank._offsets, num_samples) - self._buffer_start
         # Frames not yet emitted only need samples at or after their (clipped) start, which we keep.
         assert idx.min() >= 0, "internal error: fbank stream dropped samples it still needs"
-        self._next_frame += count
         return self._fbank.features(self._buffer[idx])
 
     def _trim(self) -> None:

@@ -86,7 +86,7 @@ class Connection:
                     return  # shutting down meanwhile
                 self.input_done = True
                 self.session.finish()
-                self.worker.notify()
+                self.worker.notify(self.session)
             elif message.lstrip().startswith("{"):
                 if self._configured:
                     raise p.ProtocolError(p.POLICY, "the configuration message must be the first message")
@@ -108,7 +108,7 @@ class Connection:
         if limit and self.seconds_in > limit:
             raise p.ProtocolError(p.POLICY, f"the stream is longer than --max-utterance-s {limit:g} s")
         self.session.push(samples)
-        self.worker.notify()
+        self.worker.notify(self.session)
 
     async def _open(self, cfg: p.StreamConfig, protocol2: bool = False) -> None:
         self._configured = True
@@ -174,7 +174,7 @@ class Connection:
         if not self.input_done:
             self.input_done = True
             self.session.finish()
-            self.worker.notify()
+            self.worker.notify(self.session)
 
     def _drop(self) -> None:
         if self.session is not None:

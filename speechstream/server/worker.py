@@ -1,9 +1,9 @@
 """The batching worker: one asyncio task that decodes every connection's stream, all ready streams together.
 
-Connections never touch a Stream. They queue audio on their Session (event-loop thread); each round the
-worker takes every session's queued audio, and in one worker thread feeds it to the streams, decodes one
-chunk of every ready stream (one encoder call per recognizer and look-ahead, up to `max_batch` streams) and
-returns the results, which the worker hands to each session's listener back on the event loop. So one
+Connections never touch a Stream. They queue audio on their Session (event-loop thread) and notify the
+worker; each round the worker takes the notified sessions' queued audio (idle connections cost nothing),
+and in one worker thread feeds it to the streams, decodes one chunk of every ready stream (one encoder
+call per recognizer and look-ahead, up to `max_batch` streams) and returns the results, which the worker hands to each session's listener back on the event loop. So one
 thread mutates streams, the event loop never waits on the model, and a round is as wide as the load.
 """
 
@@ -81,6 +81,7 @@ class BatchingWorker:
     def __init__(self, max_batch: int = 32) -> None:
         self.max_batch = max_batch
         self.sessions: set[Session] = set()
+        self._pending: set[Session] = set()  # sessions with new input, or still ready after a round
         self.stats = WorkerStats()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -103,26 +104,31 @@ class BatchingWorker:
     def discard(self, session: Session) -> None:
         """Forgets a session (its connection is gone); a round in flight drops its results."""
         self.sessions.discard(session)
+        self._pending.discard(session)
 
-    def notify(self) -> None:
-        """New input is queued somewhere."""
+    def notify(self, session: Session) -> None:
+        """New input is queued on `session`. A round looks only at notified sessions, not at every open one."""
+        self._pending.add(session)
         self._wake.set()
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            jobs = [(s, *s.take()) for s in list(self.sessions)]
+            active, self._pending = self._pending, set()
+            jobs = [(s, *s.take()) for s in active if s in self.sessions]
             if not jobs:
                 continue
             try:
-                outcomes, more = await asyncio.to_thread(self._round, jobs)
+                outcomes, ready = await asyncio.to_thread(self._round, jobs)
             except Exception:  # a bug, not a client's doing: fail this round's sessions, keep serving
                 log.exception("decoding round failed")
-                outcomes, more = {s: Outcome(failure=(INTERNAL, "internal error")) for s, _, _ in jobs}, False
+                outcomes, ready = {s: Outcome(failure=(INTERNAL, "internal error")) for s, _, _ in jobs}, set()
             for session, outcome in outcomes.items():
                 self._deliver(session, outcome)
-            if more:
+            ready &= self.sessions  # those with another chunk ready go again next round
+            if ready:
+                self._pending |= ready
                 self._wake.set()
 
     def _deliver(self, session: Session, outcome: Outcome) -> None:
@@ -137,8 +143,10 @@ class BatchingWorker:
             self.sessions.discard(session)
             session.listener.on_done()
 
-    def _round(self, jobs: list[tuple[Session, list[np.ndarray], bool]]) -> tuple[dict[Session, Outcome], bool]:
-        """Worker thread: feed the queued audio, decode one chunk of every ready stream."""
+    def _round(self, jobs: list[tuple[Session, list[np.ndarray], bool]]
+               ) -> tuple[dict[Session, Outcome], set[Session]]:
+        """Worker thread: feed the queued audio, decode one chunk of every ready stream; returns the outcomes
+        and the sessions with another chunk ready."""
         outcomes: dict[Session, Outcome] = {}
         groups: dict[int, list[Session]] = {}
         for s, audio, finish in jobs:
@@ -157,9 +165,9 @@ class BatchingWorker:
         for group in groups.values():
             for i in range(0, len(group), self.max_batch):
                 self._decode(group[i:i + self.max_batch], outcomes)
-        more = any(s.recognizer.is_ready(s.stream) for s, _, _ in jobs if s not in outcomes or
-                   outcomes[s].failure is None)
-        return outcomes, more
+        ready = {s for s, _, _ in jobs
+                 if (s not in outcomes or outcomes[s].failure is None) and s.recognizer.is_ready(s.stream)}
+        return outcomes, ready
 
     def _decode(self, batch: list[Session], outcomes: dict[Session, Outcome]) -> None:
         rec = batch[0].recognizer
