@@ -47,7 +47,7 @@ SHERPA_KEYS = ("window_size", "chunk_shift", "subsampling_factor", "vocab_size",
                "cache_last_channel_dim1", "cache_last_channel_dim2", "cache_last_channel_dim3",
                "cache_last_time_dim1", "cache_last_time_dim2", "cache_last_time_dim3")
 
-SherpaCtcState = tuple[np.ndarray, np.ndarray, np.ndarray]  # (B, L, Lc, D), (B, L, D, K-1), (B,) int64
+SherpaCtcState = tuple[np.ndarray, np.ndarray, np.ndarray]  # (B, L, Lc, 2D), (B, L, D, K-1), (B,) int64
 
 
 @dataclass(frozen=True)
