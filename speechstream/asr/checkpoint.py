@@ -72,8 +72,7 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
 
 def load_model_dir(model_dir: str | Path) -> tuple[ASRModel, FbankConfig]:
     """The model (eval mode, CPU) and its feature config from a model directory."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from speechstream.nn.weights import load_weights
 
     d = Path(model_dir)
     raw = read_config(d)
@@ -85,16 +84,5 @@ def load_model_dir(model_dir: str | Path) -> tuple[ASRModel, FbankConfig]:
     symbols = read_tokens(str(d / TOKENS))
     if len(symbols) != config.vocab_size:
         raise ModelError(f"{d / TOKENS} has {len(symbols)} tokens but the model expects {config.vocab_size}")
-    if not (d / WEIGHTS).is_file():
-        raise ModelError(f"{d} lacks {WEIGHTS}")
-    try:
-        state = load_file(str(d / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"{d / WEIGHTS} is corrupt: {e}") from None
-    model = ASRModel(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ModelError(f"{d / WEIGHTS} does not match {CONFIG}: {str(e).splitlines()[0]}") from None
-    return model.eval(), features
+    return load_weights(ASRModel(config), d / WEIGHTS, CONFIG), features
 

@@ -112,22 +112,9 @@ def load_vocoder(model_dir: str | Path, num_threads: int = 1, provider: str = "c
 
 def load_generator(model_dir: str | Path) -> Any:
     """The torch FlowGenerator (eval mode, CPU) from config.json and model.safetensors."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from speechstream.nn.weights import load_weights
 
     from .generator import FlowGenerator
 
     d = Path(model_dir)
-    config = read_config(d)
-    if not (d / WEIGHTS).is_file():
-        raise ModelError(f"{d} lacks {WEIGHTS}")
-    try:
-        state = load_file(str(d / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"{d / WEIGHTS} is corrupt: {e}") from None
-    generator = FlowGenerator(config)
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as e:
-        raise ModelError(f"{d / WEIGHTS} does not match {CONFIG}: {str(e).splitlines()[0]}") from None
-    return generator.eval()
+    return load_weights(FlowGenerator(read_config(d)), d / WEIGHTS, CONFIG)
