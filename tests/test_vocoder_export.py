@@ -11,22 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from speechstream.vocoder.config import SolverConfig, VocoderConfig
+from speechstream.vocoder.config import SolverConfig
 from speechstream.vocoder.export import INPUT_NAMES, export_generator_step
-from speechstream.vocoder.generator import FlowGenerator
 from speechstream.vocoder.onnx_generator import OnnxGenerator
 from speechstream.vocoder.vocoder import Vocoder
 
+from vocoder_helpers import make_generator
+
 torch.set_num_threads(1)
-
-
-def make_generator(**kw) -> FlowGenerator:  # noqa: ANN003
-    torch.manual_seed(0)
-    gen = FlowGenerator(VocoderConfig.tiny(**kw)).eval()
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return gen
 
 
 @pytest.mark.parametrize("kw", [

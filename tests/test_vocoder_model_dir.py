@@ -14,23 +14,15 @@ import pytest
 import torch
 
 from speechstream.errors import ModelError
-from speechstream.vocoder.config import SolverConfig, VocoderConfig
+from speechstream.vocoder.config import SolverConfig
 from speechstream.vocoder.generator import FlowGenerator
 from speechstream.vocoder.model_dir import (CONFIG, ENV_VAR, GRAPH, WEIGHTS, default_vocoder_model, load_generator,
                                             load_vocoder, save_vocoder_dir)
 from speechstream.vocoder.vocoder import Vocoder
 
+from vocoder_helpers import make_generator
+
 torch.set_num_threads(1)
-
-
-def make_generator(**kw) -> FlowGenerator:  # noqa: ANN003
-    """Tiny, with weights perturbed so every path carries signal (as in the other vocoder tests)."""
-    torch.manual_seed(0)
-    gen = FlowGenerator(VocoderConfig.tiny(**kw)).eval()
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return gen
 
 
 @pytest.fixture(scope="module")
