@@ -143,8 +143,8 @@ class FbankStream:
             return np.zeros((0, c.num_mel_bins), np.float32)
         starts = mel.frame_starts(self._next_frame, count, c.frame_length, c.frame_shift)
         self._next_frame += count
-        first = int(starts[0]) - self._buffer_start
         if starts[0] >= 0 and starts[-1] + c.frame_length <= num_samples:  # no edge: strided views, no gather
+            first = int(starts[0]) - self._buffer_start
             windows = np.lib.stride_tricks.sliding_window_view(self._buffer[first:], c.frame_length)
             return self._fbank.features(windows[:count * c.frame_shift:c.frame_shift])
         idx = mel.reflect(starts[:, None] + self._fbank._offsets, num_samples) - self._buffer_start

@@ -60,7 +60,7 @@ def training_summary(exp: Path) -> dict[str, float]:
             "wall_hours": wall_s / 3600}
 
 
-def model_card(config: dict, rows: list[dict], results_md: str, train: dict[str, float], corpus: dict,
+def model_card(config: dict, results_md: str, train: dict[str, float], corpus: dict,
                precision: str, int8_diff: float | None) -> str:
     enc = config["model"]["encoder"]
     splits = corpus.get("splits", {})
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = json.loads(corpus_summary.read_text()) if corpus_summary.is_file() else {}
     config = json.loads((args.model / "config.json").read_text())
     results_md = (args.eval / "RESULTS.md").read_text()
-    card = model_card(config, rows, results_md, training_summary(args.exp), corpus,
+    card = model_card(config, results_md, training_summary(args.exp), corpus,
                       "int8" if holds else "fp32", diff)
     (args.out / "MODEL_CARD.md").write_text(card)
     shutil.copyfile(args.eval / "RESULTS.md", args.out / "RESULTS.md")
