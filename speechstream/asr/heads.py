@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from speechstream.nn.depthwise import DepthwiseConv1d
+
 
 class CTCHead(nn.Module):
     def __init__(self, d_enc: int, vocab_size: int) -> None:
@@ -33,7 +35,7 @@ class StatelessPredictor(nn.Module):
         self.blank_id = vocab_size - 1
         self.context_size = context_size
         self.embedding = nn.Embedding(vocab_size, d_pred)
-        self.conv = nn.Conv1d(d_pred, d_pred, context_size, groups=d_pred, bias=False)
+        self.conv = DepthwiseConv1d(d_pred, context_size, bias=False)
 
     def _contexts(self, emb: Tensor) -> Tensor:
         """emb (B, N - 1 + S, Dp) -> (B, S, Dp): one output per window of N consecutive tokens."""

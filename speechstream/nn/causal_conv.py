@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .depthwise import DepthwiseConv1d
+
 
 class CausalConv1d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1,
@@ -20,7 +22,10 @@ class CausalConv1d(nn.Module):
             raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
         self.in_channels = in_channels
         self.kernel_size = kernel_size
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
+        if groups == in_channels == out_channels > 1:
+            self.conv: nn.Conv1d = DepthwiseConv1d(in_channels, kernel_size, bias)
+        else:
+            self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
 
     @property
     def cache_frames(self) -> int:

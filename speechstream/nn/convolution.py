@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .depthwise import DepthwiseConv1d
+
 
 class CausalConvModule(nn.Module):
     def __init__(self, d_model: int, kernel_size: int, dropout: float = 0.0) -> None:
@@ -19,7 +21,7 @@ class CausalConvModule(nn.Module):
         self.kernel_size = kernel_size
         self.norm_in = nn.LayerNorm(d_model)
         self.pointwise_in = nn.Linear(d_model, 2 * d_model)
-        self.depthwise = nn.Conv1d(d_model, d_model, kernel_size, groups=d_model)
+        self.depthwise = DepthwiseConv1d(d_model, kernel_size)
         self.norm_mid = nn.LayerNorm(d_model)
         self.pointwise_out = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
