@@ -108,10 +108,8 @@ def run_vocoder_bench(config: VocoderBenchConfig, log: Callable[[str], None] = _
 
     from speechstream.audio.fbank import Fbank
     from speechstream.bench.asr import environment
-    from speechstream.vocoder.export import export_generator_step
-    from speechstream.vocoder.onnx_generator import OnnxGenerator
+    from speechstream.vocoder.model_dir import export_sampler
     from speechstream.vocoder.resynthesis import feature_config
-    from speechstream.vocoder.vocoder import Vocoder
 
     torch.set_num_threads(cfg.threads)
     notes: list[str] = []
@@ -131,9 +129,7 @@ def run_vocoder_bench(config: VocoderBenchConfig, log: Callable[[str], None] = _
         for solver, nfe in pairs:
             key = case_key(solver, nfe)
             log(f"exporting {key}")
-            path = work / f"{key}.onnx"
-            export_generator_step(generator.with_solver(name=solver, nfe=nfe), path)
-            vocoder = Vocoder(OnnxGenerator(path, cfg.threads))
+            vocoder = export_sampler(generator, solver, nfe, work / f"{key}.onnx", cfg.threads)
             cases[f"{key}/stream"] = lambda v=vocoder: stream_all(v, mel, chunk)
             cases[f"{key}/offline"] = lambda v=vocoder: v.forward(mel)
         log(f"timing {len(pairs)} samplers, streaming and offline, {cfg.repeats} repeats of {seconds:g} s")

@@ -5,7 +5,8 @@
     generator.onnx     the streaming step at the config's default solver (vocoder.export), with its metadata
     MODEL_CARD.md      optional, written by whoever trained it
 
-``load_vocoder`` needs numpy and onnxruntime only; ``save_vocoder_dir`` and ``load_generator`` need torch.
+``load_vocoder`` needs numpy and onnxruntime only; ``save_vocoder_dir``, ``load_generator`` and ``export_sampler``
+need torch.
 Every way a directory can be broken (missing, incomplete, corrupt, mismatched) is a ModelError naming the path.
 The config is wrapped with a format tag, as the ASR model directory's is, so handing one kind of model to the
 other's command is a clear error rather than a confusing one.
@@ -118,3 +119,17 @@ def load_generator(model_dir: str | Path) -> Any:
 
     d = Path(model_dir)
     return load_weights(FlowGenerator(read_config(d)), d / WEIGHTS, CONFIG)
+
+
+def export_sampler(generator: Any, solver: str, nfe: int, path: str | Path, num_threads: int = 1,
+                   provider: str = "cpu") -> Vocoder:
+    """The streaming Vocoder of a torch FlowGenerator's weights sampled with another solver and NFE.
+
+    Both are baked into the step graph, so the step is exported to `path` (an .onnx file) and run through
+    onnxruntime like a directory's generator.onnx. ValueError for a sampler the model cannot run.
+    """
+    from .export import export_generator_step
+    from .onnx_generator import OnnxGenerator
+
+    export_generator_step(generator.with_solver(name=solver, nfe=nfe), path)
+    return Vocoder(OnnxGenerator(path, num_threads, provider))
