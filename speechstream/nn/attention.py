@@ -85,7 +85,7 @@ class ChunkedSelfAttention(nn.Module):
     def _attend(self, q: Tensor, kv: Tensor, mask: Tensor, rel_pos: Tensor) -> Tensor:
         """q (B, Tq, D) projected queries, kv (B, Tk, 2D) projected [keys | values], mask (B, Tq|1, Tk),
         rel_pos (Tq, Tk) from relative_positions -> (B, Tq, D)."""
-        k, v = kv.chunk(2, dim=-1)
+        k, v = kv.split(self.d_model, dim=-1)  # a constant split: chunk() exports as shape arithmetic + 2 slices
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
         scores = q @ k.transpose(-1, -2) * self.d_head ** -0.5  # (B, H, Tq, Tk)
         scores = scores + self.rel_bias(rel_pos).permute(2, 0, 1)  # (H, Tq, Tk) bias
