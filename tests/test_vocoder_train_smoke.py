@@ -97,3 +97,29 @@ def test_export_model_dir_from_the_newest_checkpoint(wav_dir: Path, tmp_path: Pa
     mel = (np.random.default_rng(0).standard_normal((1, 30, 80)) * 2 - 8).astype(np.float32)
     np.testing.assert_allclose(load_vocoder(exported).forward(mel), Vocoder(reference.eval()).forward(mel),
                                rtol=0, atol=1e-4)
+
+
+def test_manifest_gives_clean_cuts_evenly_spaced(wav_dir: Path, tmp_path: Path) -> None:
+    """From a lhotse manifest the recipe takes the clean cuts only (unless --all-conditions), evenly spaced."""
+    import argparse
+
+    import soundfile as sf
+    from lhotse import CutSet, Recording, SupervisionSegment
+    from lhotse.cut import MonoCut
+
+    cuts = []
+    for i in range(6):  # u0 u1 u2 u0 u1 u2; cut 3 is an augmented copy
+        rec = Recording.from_file(wav_dir / f"u{i % 3}.wav", recording_id=f"r{i}")
+        sup = SupervisionSegment(f"s{i}", f"r{i}", 0, rec.duration, custom={"aug": {"clean": i != 3}})
+        cuts.append(MonoCut(f"c{i}", 0, rec.duration, 0, recording=rec, supervisions=[sup]))
+    manifest = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_cuts(cuts).to_file(manifest)
+    lengths = [len(sf.read(wav_dir / f"u{i % 3}.wav")[0]) * 16000 // 22050 for i in range(6)]
+
+    def loaded(max_utts: int, all_conditions: bool) -> list[int]:
+        args = argparse.Namespace(wav_dir=None, manifest=manifest, max_utts=max_utts, all_conditions=all_conditions)
+        return [len(w) // 100 for w in _recipe().load_waves(args)]
+
+    assert loaded(0, False) == [lengths[i] // 100 for i in (0, 1, 2, 4, 5)]
+    assert loaded(0, True) == [n // 100 for n in lengths]
+    assert loaded(3, False) == [lengths[i] // 100 for i in (0, 2, 5)]  # cuts 0, 2 and 5 of the 5 clean ones

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -43,7 +45,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = p.add_argument_group("data (one of)")
     d.add_argument("--wav-dir", type=Path, help="every *.wav / *.flac below it (resampled to 16 kHz)")
     d.add_argument("--manifest", type=Path, help="a lhotse CutSet (cuts_*.jsonl.gz) with recordings")
-    d.add_argument("--max-utts", type=int, default=0, help="use at most this many utterances (0: all)")
+    d.add_argument("--max-utts", type=int, default=0,
+                   help="use at most this many utterances, evenly spaced over the manifest (0: all)")
+    d.add_argument("--all-conditions", action="store_true",
+                   help="also train on a manifest's augmented cuts (noise, reverberation, telephone band; "
+                        "synth_en marks them aug.clean = false); by default only clean speech")
     m = p.add_argument_group("model (fresh runs only)")
     m.add_argument("--tiny", action="store_true", help="VocoderConfig.tiny(): a test-size model")
     m.add_argument("--d-model", type=int)
@@ -90,13 +96,21 @@ def load_waves(args: argparse.Namespace) -> list:
     else:
         from lhotse import CutSet
 
-        for i, cut in enumerate(CutSet.from_file(args.manifest)):
-            if args.max_utts and i >= args.max_utts:
-                break
+        cuts = [c for c in CutSet.from_file(args.manifest) if args.all_conditions or is_clean(c)]
+        if args.max_utts and len(cuts) > args.max_utts:  # evenly spaced: every speaker of a sorted manifest
+            cuts = [cuts[i] for i in np.linspace(0, len(cuts) - 1, args.max_utts).astype(int)]
+        for cut in cuts:
             waves.append(cut.resample(16000).load_audio()[0].astype("float32"))
     if not waves:
         raise SystemExit("no audio found")
     return waves
+
+
+def is_clean(cut) -> bool:  # noqa: ANN001 - a lhotse Cut
+    """False for the synth_en corpus's augmented copies (noise, reverberation, telephone band); cuts without
+    that mark count as clean."""
+    custom = (cut.supervisions[0].custom or {}) if cut.supervisions else {}
+    return bool((custom.get("aug") or {}).get("clean", True))
 
 
 def make_config(args: argparse.Namespace):
