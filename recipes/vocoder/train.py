@@ -94,16 +94,22 @@ def load_waves(args: argparse.Namespace) -> list:
         for f in files[: args.max_utts or None]:
             waves.append(read_audio(f, 16000)[0])
     else:
-        from lhotse import CutSet
-
-        cuts = [c for c in CutSet.from_file(args.manifest) if args.all_conditions or is_clean(c)]
-        if args.max_utts and len(cuts) > args.max_utts:  # evenly spaced: every speaker of a sorted manifest
-            cuts = [cuts[i] for i in np.linspace(0, len(cuts) - 1, args.max_utts).astype(int)]
-        for cut in cuts:
+        for cut in select_cuts(args.manifest, args.max_utts, args.all_conditions):
             waves.append(cut.resample(16000).load_audio()[0].astype("float32"))
     if not waves:
         raise SystemExit("no audio found")
     return waves
+
+
+def select_cuts(manifest: Path, max_utts: int, all_conditions: bool) -> list:
+    """The cuts a manifest trains on: the clean ones (all with all_conditions), at most max_utts of them
+    evenly spaced, so a manifest sorted by speaker gives every speaker."""
+    from lhotse import CutSet
+
+    cuts = [c for c in CutSet.from_file(manifest) if all_conditions or is_clean(c)]
+    if max_utts and len(cuts) > max_utts:
+        cuts = [cuts[i] for i in np.linspace(0, len(cuts) - 1, max_utts).astype(int)]
+    return cuts
 
 
 def is_clean(cut) -> bool:  # noqa: ANN001 - a lhotse Cut
