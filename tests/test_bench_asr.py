@@ -75,3 +75,27 @@ def test_a_failing_sherpa_export_gives_null_with_a_reason(tmp_path: Path, monkey
     assert bm.sherpa_dir is None and (bm.graph_dir / "encoder.onnx").is_file()
     ratio, why = asr.bench_vs_sherpa(bm, np.zeros(16000, np.float32), cfg)
     assert ratio is None and why is not None and "exporter under construction" in why
+
+
+def test_a_model_shipping_int8_graphs_is_benchmarked_in_int8(tmp_path: Path) -> None:
+    """Every onnxruntime side runs the precision users get: a directory with only int8 runtime graphs (what
+    ship.py ships when int8 holds) is benchmarked on quantized graphs, sherpa-onnx's ctc.onnx included."""
+    import onnx
+
+    from speechstream.bench.asr import AsrBenchConfig, prepare_model, ships_int8_only
+    from speechstream.bench.asr_torch import random_model_dir
+    from speechstream.runtime.export import export_model_dir
+
+    def quantized(path: Path) -> bool:
+        return "MatMulInteger" in {n.op_type for n in onnx.load(str(path)).graph.node}
+
+    src = random_model_dir("tiny", tmp_path / "model")
+    export_model_dir(src, src, int8=True)
+    assert not ships_int8_only(src)
+    for g in ("encoder", "predictor", "joiner"):
+        (src / f"{g}.onnx").unlink()
+    assert ships_int8_only(src)
+    bm = prepare_model(AsrBenchConfig(model_dir=src).resolved(), tmp_path / "work", [])
+    assert bm.int8 and quantized(bm.graph("encoder")) and quantized(bm.sherpa_ctc)
+    fp32 = prepare_model(AsrBenchConfig(model_dir=src, int8=False).resolved(), tmp_path / "work32", [])
+    assert not quantized(fp32.graph("encoder")) and not quantized(fp32.sherpa_ctc)

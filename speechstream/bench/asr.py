@@ -41,7 +41,7 @@ from speechstream.bench.common import (CLOCKS, format_table, looped_audio, peak_
 from speechstream.errors import SpeechstreamError
 
 DEFAULT_MODEL_DIR = Path("models") / "asr_en"
-RUNTIME_GRAPHS = ("encoder.onnx", "predictor.onnx", "joiner.onnx")
+RUNTIME_GRAPHS = ("encoder", "predictor", "joiner")
 PIECE_SECONDS = 0.1  # audio per accept_waveform call in P2 / P3, like a microphone callback
 CLOCK = "cpu"  # the headline clock; "wall" figures are kept beside them
 HEAVY_SECONDS = 10.0  # audio cap for the slow sides (buffered, torch eager): per-second costs stay comparable
@@ -68,6 +68,7 @@ class AsrBenchConfig:
     seconds: float | None = None  # audio for P1-P4
     minutes: float | None = None  # the long stream of P5
     repeats: int | None = None
+    int8: bool | None = None  # None: int8 when the model directory ships only int8 runtime graphs
 
     def resolved(self) -> AsrBenchConfig:
         q = self.quick
@@ -94,10 +95,19 @@ class BenchModel:
     model: Any  # the torch ASRModel: eager steps and the buffered baseline's graph
     features: Any  # FbankConfig
     source: str
-    graph_dir: Path  # encoder.onnx, predictor.onnx, joiner.onnx, tokens.txt
-    sherpa_dir: Path | None  # ctc.onnx + tokens.txt, or None when it could not be exported
+    graph_dir: Path  # encoder, predictor, joiner (.onnx, or .int8.onnx when int8), tokens.txt
+    sherpa_dir: Path | None  # ctc.onnx (ctc.int8.onnx when int8) + tokens.txt, or None when it could not be made
     sherpa_error: str | None
     exported: bool  # whether the graphs were exported for this run (into a temporary directory)
+    int8: bool = False  # every side runs int8 graphs (MatMul/Gemm dynamically quantized, as `export --int8`)
+
+    def graph(self, name: str) -> Path:
+        return self.graph_dir / f"{name}{'.int8' if self.int8 else ''}.onnx"
+
+    @property
+    def sherpa_ctc(self) -> Path:
+        assert self.sherpa_dir is not None
+        return self.sherpa_dir / ("ctc.int8.onnx" if self.int8 else "ctc.onnx")
 
 
 def _stderr(msg: str) -> None:
@@ -132,24 +142,48 @@ def prepare_model(cfg: AsrBenchConfig, work: Path, notes: list[str]) -> BenchMod
     else:
         source = str(src)
     model, features = load_model_dir(src)
-    if all((src / g).is_file() for g in RUNTIME_GRAPHS):
+    int8 = cfg.int8 if cfg.int8 is not None else ships_int8_only(src)
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    if all((src / f"{g}{suffix}").is_file() for g in RUNTIME_GRAPHS):
         graph_dir = src
     else:
         graph_dir = work / "graphs"
-        export_model_dir(src, graph_dir, sherpa=False)
+        export_model_dir(src, graph_dir, int8=int8, sherpa=False)
         if not source.startswith("random"):
-            notes.append(f"{src} has no ONNX graphs: exported them into a temporary directory")
+            notes.append(f"{src} lacks its {'int8 ' if int8 else ''}ONNX graphs: exported them into a temporary "
+                         "directory")
     sherpa_dir: Path | None = graph_dir if (graph_dir / "ctc.onnx").is_file() else None
     error = None
-    if sherpa_dir is None:
-        try:
+    try:
+        if sherpa_dir is None:
             from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
 
             sherpa_dir = work / "sherpa"
             export_sherpa_ctc(model, sherpa_dir / "ctc.onnx", tokens_path=src / TOKENS, feature_config=features)
-        except Exception as e:  # noqa: BLE001 - any failure of that exporter is reported, not fatal
-            sherpa_dir, error = None, f"ctc.onnx export failed: {type(e).__name__}: {str(e).splitlines()[0]}"
-    return BenchModel(model, features, source, graph_dir, sherpa_dir, error, graph_dir != src)
+        if int8 and not (sherpa_dir / "ctc.int8.onnx").is_file():
+            sherpa_dir = _quantized_copy(sherpa_dir, "ctc", work / "sherpa_int8")
+    except Exception as e:  # noqa: BLE001 - any failure of that exporter is reported, not fatal
+        sherpa_dir, error = None, f"ctc.onnx export failed: {type(e).__name__}: {str(e).splitlines()[0]}"
+    return BenchModel(model, features, source, graph_dir, sherpa_dir, error, graph_dir != src, int8)
+
+
+def ships_int8_only(model_dir: Path) -> bool:
+    """Whether a model directory ships int8 runtime graphs and no fp32 ones (what its users then run)."""
+    return all((model_dir / f"{g}.int8.onnx").is_file() and not (model_dir / f"{g}.onnx").is_file()
+               for g in RUNTIME_GRAPHS)
+
+
+def _quantized_copy(src_dir: Path, name: str, out_dir: Path) -> Path:
+    """out_dir with tokens.txt and name.int8.onnx, quantized from src_dir/name.onnx as `export --int8` does."""
+    import shutil
+
+    from speechstream.runtime.export import quantize
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src_dir / "tokens.txt", out_dir / "tokens.txt")
+    shutil.copyfile(src_dir / f"{name}.onnx", out_dir / f"{name}.onnx")
+    quantize(out_dir / f"{name}.onnx")
+    return out_dir
 
 
 def describe(bm: BenchModel, contract: Any) -> dict[str, Any]:
@@ -161,7 +195,7 @@ def describe(bm: BenchModel, contract: Any) -> dict[str, Any]:
             "default_lookahead_ms": contract.lookahead_ms[contract.default_att_context],
             "subsampling_factor": contract.subsampling_factor,
             "graphs": "exported for this run" if bm.exported else str(bm.graph_dir),
-            "features": bm.features.to_dict()}
+            "precision": "int8" if bm.int8 else "fp32", "features": bm.features.to_dict()}
 
 
 # ---- shared pieces ----
@@ -190,9 +224,10 @@ def bench_encoder(bm: BenchModel, feats: np.ndarray, cfg: AsrBenchConfig, work: 
     """P1 (cache vs buffered) and P4 (onnxruntime vs eager) at every look-ahead, on features (T, F)."""
     from speechstream.bench.asr_torch import eager_steps, export_buffered_window
     from speechstream.runtime.asr_graphs import EncoderGraph
+    from speechstream.runtime.export import quantize
     from speechstream.runtime.session import create_session
 
-    enc = EncoderGraph(bm.graph_dir / "encoder.onnx", cfg.threads)
+    enc = EncoderGraph(bm.graph("encoder"), cfg.threads)
     c = enc.contract
     shift_s = c.features["frame_shift"] / c.features["sample_rate"]
     p1: dict[str, dict[str, Any]] = {k: {} for k in ("ratio", "ratio_wall", "cache_ms_per_audio_s",
@@ -214,7 +249,8 @@ def bench_encoder(bm: BenchModel, feats: np.ndarray, cfg: AsrBenchConfig, work: 
         # Buffered: the window ends with the chunk and reaches back the model's attention left context.
         left = c.att_contexts[i][0] * c.subsampling_factor
         w = left + C
-        session = create_session(export_buffered_window(bm.model, w, C, work / f"buffered_{key}.onnx"), cfg.threads)
+        buffered_graph = export_buffered_window(bm.model, w, C, work / f"buffered_{key}.onnx")
+        session = create_session(quantize(buffered_graph) if bm.int8 else buffered_graph, cfg.threads)
         padded = np.concatenate([np.full((left, c.feat_dim), c.pad_feature, np.float32), feats[:n_heavy * C]])
         windows = [padded[None, k * C:k * C + w] for k in range(n_heavy)]
         w_len = np.array([w], np.int64)
@@ -258,12 +294,13 @@ def bench_vs_sherpa(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> t
 
     # Endpoint rules off on both sides: sherpa only detects them (the app resets), so neither does that work.
     never = EndpointRule(True, 1e9, 1e9)
-    rec = Recognizer(bm.graph_dir, "ctc-greedy", cfg.threads, endpoint=EndpointConfig(never, never, never))
+    rec = Recognizer(bm.graph_dir, "ctc-greedy", cfg.threads, endpoint=EndpointConfig(never, never, never),
+                     int8=bm.int8)
     c = rec.encoder.contract
     la = c.lookahead_ms[c.default_att_context]
     try:
         sherpa = sherpa_onnx.OnlineRecognizer.from_nemo_ctc(
-            tokens=str(bm.sherpa_dir / "tokens.txt"), model=str(bm.sherpa_dir / "ctc.onnx"),
+            tokens=str(bm.sherpa_dir / "tokens.txt"), model=str(bm.sherpa_ctc),
             num_threads=cfg.threads, sample_rate=rec.sample_rate, feature_dim=c.feat_dim)
     except Exception as e:  # noqa: BLE001 - sherpa raises RuntimeError or its own types
         return None, f"sherpa-onnx cannot load ctc.onnx: {type(e).__name__}: {str(e).splitlines()[0]}"
@@ -304,7 +341,7 @@ def bench_vs_sherpa(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> t
 def bench_rtf(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> dict[str, Any]:
     from speechstream.runtime.recognizer import Recognizer
 
-    recs = {d: Recognizer(bm.graph_dir, d, cfg.threads) for d in ("ctc-greedy", "rnnt-greedy")}
+    recs = {d: Recognizer(bm.graph_dir, d, cfg.threads, int8=bm.int8) for d in ("ctc-greedy", "rnnt-greedy")}
     rate = recs["ctc-greedy"].sample_rate
     pieces, tail = split(audio, int(PIECE_SECONDS * rate)), np.zeros(0, np.float32)
     tokens: dict[str, dict[str, int]] = {d: {} for d in recs}
@@ -333,7 +370,7 @@ def bench_long_stream(bm: BenchModel, clip: np.ndarray, cfg: AsrBenchConfig,
     """One stream, `minutes` of looped audio made piece by piece; a piece is one chunk of audio."""
     from speechstream.runtime.recognizer import Recognizer
 
-    rec = Recognizer(bm.graph_dir, "ctc-greedy", cfg.threads)
+    rec = Recognizer(bm.graph_dir, "ctc-greedy", cfg.threads, int8=bm.int8)
     c = rec.encoder.contract
     la = c.lookahead_ms[c.default_att_context]
     rate = rec.sample_rate
@@ -414,7 +451,7 @@ def run_asr_bench(config: AsrBenchConfig, log: Callable[[str], None] = _stderr) 
         bm = prepare_model(cfg, work, notes)
         from speechstream.runtime.asr_graphs import EncoderGraph
 
-        contract = EncoderGraph(bm.graph_dir / "encoder.onnx", cfg.threads).contract
+        contract = EncoderGraph(bm.graph("encoder"), cfg.threads).contract
         rate = bm.features.sample_rate
         clip, audio_desc = speech_clip(work, rate)
         audio = repeat_to(clip, int(cfg.seconds * rate))  # type: ignore[operator]
@@ -499,7 +536,8 @@ def format_asr_table(r: dict[str, Any]) -> str:
         f"{rss['after_minute_1']:.0f} -> {rss['end']:.0f} MB resident")
     run = r["run"]
     head = (f"# model: {m['source']}, {m['parameters']['total'] / 1e6:.2f} M parameters, look-aheads "
-            f"{', '.join(f'{x:g}' for x in m['lookaheads_ms'])} ms; {run['threads']} thread(s); "
+            f"{', '.join(f'{x:g}' for x in m['lookaheads_ms'])} ms; {m['precision']} graphs on every onnxruntime "
+            f"side (torch eager: fp32); {run['threads']} thread(s); "
             f"audio: {run['audio']}; median of {run['repeats']} repeats; {run['clock']}; took {run['wall_s']:.1f} s")
     notes = "".join(f"\n# {n}" for n in r["notes"])
     header = ["metric", "look-ahead", CLOCK, "wall", "detail (" + CLOCK + ")", "goal"]

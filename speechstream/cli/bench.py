@@ -29,6 +29,10 @@ def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, help="audio for the per-look-ahead measurements (default 30; quick 6)")
     parser.add_argument("--minutes", type=float, help="length of the long stream (default 60; quick 3)")
     parser.add_argument("--repeats", type=int, help="timings per measurement, the median kept (default 5; quick 3)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                        help="graphs every onnxruntime side runs (ours, buffered, sherpa-onnx): int8 = MatMul/Gemm "
+                             "dynamically quantized as `export --int8`; auto (default): int8 when the model "
+                             "directory ships only int8 runtime graphs, as users then run")
 
 
 def run_asr(args: argparse.Namespace) -> int:
@@ -36,7 +40,7 @@ def run_asr(args: argparse.Namespace) -> int:
 
     config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.threads,
                             random_size=args.random_size, seconds=args.seconds, minutes=args.minutes,
-                            repeats=args.repeats)
+                            repeats=args.repeats, int8={"auto": None, "fp32": False, "int8": True}[args.precision])
     return _report(run_asr_bench(config), format_asr_table, args.json)
 
 
