@@ -82,7 +82,8 @@ def test_a_model_shipping_int8_graphs_is_benchmarked_in_int8(tmp_path: Path) -> 
     ship.py ships when int8 holds) is benchmarked on quantized graphs, sherpa-onnx's ctc.onnx included."""
     import onnx
 
-    from speechstream.bench.asr import AsrBenchConfig, prepare_model, ships_int8_only
+    from speechstream.bench.asr import AsrBenchConfig, prepare_model
+    from speechstream.bench.common import ships_int8_only
     from speechstream.bench.asr_torch import random_model_dir
     from speechstream.runtime.export import export_model_dir
 

@@ -83,6 +83,7 @@ def test_a_bad_file_is_reported_and_the_others_still_decoded(model_dir: Path, wa
     (["--model", "/nonexistent"], "model directory not found"),
     (["--lookahead-ms", "5"], "no look-ahead"),
     (["--num-threads", "0"], "num-threads"),
+    (["--int8"], "encoder.int8.onnx"),  # the directory has fp32 graphs only
 ])
 def test_bad_options_are_one_line_errors(model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str],
                                          argv: list[str], message: str) -> None:
@@ -90,3 +91,17 @@ def test_bad_options_are_one_line_errors(model_dir: Path, wavs: list[Path], caps
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_is_no_error(model_dir: Path, wavs: list[Path]) -> None:
+    """`speechstream transcribe ... | head -1`: the CLI stops quietly when its stdout closes."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "speechstream", "transcribe", *map(str, wavs), "--model",
+                             str(model_dir), "--json", "--realtime"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()
+

@@ -36,12 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from speechstream.bench.common import (CLOCKS, format_table, looped_audio, peak_rss_mb, repeat_to, rss_mb, speech_clip,
-                                       time_round_robin)
+from speechstream.bench.common import (CLOCKS, RUNTIME_GRAPHS, format_table, looped_audio, peak_rss_mb, quantized_copy,
+                                       repeat_to, rss_mb, ships_int8_only, speech_clip, time_round_robin)
 from speechstream.errors import SpeechstreamError
 
 DEFAULT_MODEL_DIR = Path("models") / "asr_en"
-RUNTIME_GRAPHS = ("encoder", "predictor", "joiner")
 PIECE_SECONDS = 0.1  # audio per accept_waveform call in P2 / P3, like a microphone callback
 CLOCK = "cpu"  # the headline clock; "wall" figures are kept beside them
 HEAVY_SECONDS = 10.0  # audio cap for the slow sides (buffered, torch eager): per-second costs stay comparable
@@ -161,29 +160,10 @@ def prepare_model(cfg: AsrBenchConfig, work: Path, notes: list[str]) -> BenchMod
             sherpa_dir = work / "sherpa"
             export_sherpa_ctc(model, sherpa_dir / "ctc.onnx", tokens_path=src / TOKENS, feature_config=features)
         if int8 and not (sherpa_dir / "ctc.int8.onnx").is_file():
-            sherpa_dir = _quantized_copy(sherpa_dir, "ctc", work / "sherpa_int8")
+            sherpa_dir = quantized_copy(sherpa_dir, "ctc", work / "sherpa_int8")
     except Exception as e:  # noqa: BLE001 - any failure of that exporter is reported, not fatal
         sherpa_dir, error = None, f"ctc.onnx export failed: {type(e).__name__}: {str(e).splitlines()[0]}"
     return BenchModel(model, features, source, graph_dir, sherpa_dir, error, graph_dir != src, int8)
-
-
-def ships_int8_only(model_dir: Path) -> bool:
-    """Whether a model directory ships int8 runtime graphs and no fp32 ones (what its users then run)."""
-    return all((model_dir / f"{g}.int8.onnx").is_file() and not (model_dir / f"{g}.onnx").is_file()
-               for g in RUNTIME_GRAPHS)
-
-
-def _quantized_copy(src_dir: Path, name: str, out_dir: Path) -> Path:
-    """out_dir with tokens.txt and name.int8.onnx, quantized from src_dir/name.onnx as `export --int8` does."""
-    import shutil
-
-    from speechstream.runtime.export import quantize
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src_dir / "tokens.txt", out_dir / "tokens.txt")
-    shutil.copyfile(src_dir / f"{name}.onnx", out_dir / f"{name}.onnx")
-    quantize(out_dir / f"{name}.onnx")
-    return out_dir
 
 
 def describe(bm: BenchModel, contract: Any) -> dict[str, Any]:

@@ -151,3 +151,25 @@ def format_table(header: list[str], rows: list[list[str]], right: set[int] = fro
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ---- which graphs a model directory ships ----
+RUNTIME_GRAPHS = ("encoder", "predictor", "joiner")  # what speechstream.Recognizer loads
+
+
+def ships_int8_only(model_dir: Path) -> bool:
+    """Whether a model directory ships int8 runtime graphs and no fp32 ones (what its users then run)."""
+    return all((model_dir / f"{g}.int8.onnx").is_file() and not (model_dir / f"{g}.onnx").is_file()
+               for g in RUNTIME_GRAPHS)
+
+
+def quantized_copy(src_dir: Path, name: str, out_dir: Path) -> Path:
+    """out_dir with tokens.txt and name.int8.onnx, quantized from src_dir/name.onnx as `export --int8` does."""
+    from speechstream.runtime.export import quantize
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src_dir / "tokens.txt", out_dir / "tokens.txt")
+    shutil.copyfile(src_dir / f"{name}.onnx", out_dir / f"{name}.onnx")
+    quantize(out_dir / f"{name}.onnx")
+    return out_dir
+

@@ -420,7 +420,8 @@ def run_server_bench(config: ServerBenchConfig, log: Callable[[str], None] = _st
         "servers": {name: out[name] for name in (OURS, SHERPA) if name in out},
         "criterion": f"p95 delay <= {TARGET_P95_MS:g} ms and 0 lost streams",
         "delay_definition": DELAY_DEFINITION,
-        "model": {"source": bm.source, "lookahead_ms": bm.lookahead_ms, "feature_reach_samples": bm.reach,
+        "model": {"source": bm.source, "precision": "int8" if bm.int8 else "fp32", "lookahead_ms": bm.lookahead_ms,
+                  "feature_reach_samples": bm.reach,
                   "sherpa_ctc": "exported for this run" if bm.sherpa_ctc and str(bm.sherpa_ctc).startswith(str(work))
                   else (str(bm.sherpa_ctc) if bm.sherpa_ctc else None),
                   "sherpa_window": {"window_size": bm.sherpa_window[0], "chunk_shift": bm.sherpa_window[1]}},
@@ -453,7 +454,8 @@ def format_server_table(r: dict[str, Any]) -> str:
     header = ["server", "clients", "pass", "p50 ms", "p95 ms", "max ms", "measured", "final p95 ms", "lost",
               "final after Done!", "server cpu", "rss MB", "gen cpu", "send lag p95 ms"]
     m, run = r["model"], r["run"]
-    head = (f"# model: {m['source']}, look-ahead {m['lookahead_ms']:g} ms; {run['seconds']:g} s of real-time audio "
+    head = (f"# model: {m['source']}, {m['precision']} graphs on both servers, look-ahead {m['lookahead_ms']:g} ms; "
+            f"{run['seconds']:g} s of real-time audio "
             f"per client per step in {r['load']['message_ms']} ms messages; pass: {r['criterion']}; "
             f"load average {' '.join(f'{x:.1f}' for x in run['load_average'])} on {run['cpu_count']} cores; "
             f"took {run['wall_s']:.0f} s\n# {r['delay_definition']}")

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from speechstream.bench.common import RUNTIME_GRAPHS, quantized_copy, ships_int8_only
 from speechstream.errors import SpeechstreamError
 
 if TYPE_CHECKING:
     from speechstream.bench.server import ServerBenchConfig
 
 DEFAULT_MODEL_DIR = Path("models") / "asr_en"
-RUNTIME_GRAPHS = ("encoder.onnx", "predictor.onnx", "joiner.onnx")
 RATE = 16000
 OURS, SHERPA = "speechstream", "sherpa-onnx"
 SHERPA_BIN = "sherpa-onnx-online-websocket-server"
@@ -42,6 +42,7 @@ class BenchModel:
     sherpa_error: str | None
     sherpa_window: tuple[int, int] = (0, 0)  # (window_size, chunk_shift) in feature frames
     notes: list[str] = field(default_factory=list)
+    int8: bool = False  # both servers run int8 graphs: the model ships only those (bench.common.ships_int8_only)
 
 
 def prepare_model(cfg: ServerBenchConfig, work: Path) -> BenchModel:
@@ -64,21 +65,25 @@ def prepare_model(cfg: ServerBenchConfig, work: Path) -> BenchModel:
     else:
         source = str(src)
     src = Path(src)
-    graph_dir = src
-    if not all((src / g).is_file() for g in RUNTIME_GRAPHS):
+    graph_dir, int8 = src, ships_int8_only(src)
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    if not all((src / f"{g}{suffix}").is_file() for g in RUNTIME_GRAPHS):
         from speechstream.runtime.export import export_model_dir
 
         graph_dir = work / "graphs"
         export_model_dir(src, graph_dir, sherpa=False)
         if not source.startswith("random"):
             notes.append(f"{src} has no ONNX graphs: exported them into a temporary directory")
-    contract = EncoderGraph(graph_dir / "encoder.onnx").contract
+    contract = EncoderGraph(graph_dir / f"encoder{suffix}").contract
     index = contract.context_index(cfg.lookahead_ms)
     f = contract.features
     reach = f["frame_shift"] // 2 - f["frame_length"] // 2 + f["frame_length"] - f["frame_shift"]
-    bm = BenchModel(source, graph_dir, contract.lookahead_ms[index], reach, f["frame_shift"], None, None, notes=notes)
+    bm = BenchModel(source, graph_dir, contract.lookahead_ms[index], reach, f["frame_shift"], None, None, notes=notes,
+                    int8=int8)
     try:
         bm.sherpa_ctc, bm.sherpa_window = sherpa_model(src, graph_dir, contract.att_contexts[index], index, work)
+        if int8:  # the same precision on both sides
+            bm.sherpa_ctc = quantized_copy(bm.sherpa_ctc.parent, "ctc", work / "sherpa_int8") / "ctc.int8.onnx"
     except Exception as e:  # noqa: BLE001 - any failure of the exporter is reported, not fatal
         bm.sherpa_error = f"no ctc.onnx for sherpa: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return bm
@@ -191,7 +196,7 @@ def our_server(bm: BenchModel, cfg: ServerBenchConfig, work: Path) -> ServerProc
     port = free_port()
     limit = cfg.max_clients + 16  # type: ignore[operator]
     argv = [sys.executable, "-m", "speechstream", "serve", "--port", str(port), "--model", str(bm.graph_dir),
-            "--max-connections", str(limit), "--lookahead-ms", f"{bm.lookahead_ms:g}"]
+            "--max-connections", str(limit), "--lookahead-ms", f"{bm.lookahead_ms:g}", *(["--int8"] if bm.int8 else [])]
     return ServerProcess(OURS, argv, port, work / "ours.log", needed_ours)
 
 

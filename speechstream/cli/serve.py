@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     def load(method: str) -> Recognizer:
         return Recognizer.from_dir(recognizer.model_dir, decoding=method, num_threads=args.num_threads,
-                                   provider=args.provider)
+                                   provider=args.provider, int8=args.int8)
 
     server = SpeechServer(recognizer, config, load)
     try:

@@ -21,6 +21,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoding", choices=DECODING_METHODS, default="ctc-greedy", help="default ctc-greedy")
     parser.add_argument("--num-threads", type=int, default=1, help="onnxruntime threads (default 1)")
     parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--int8", action="store_true", default=None,
+                        help="run the int8 runtime graphs (default: the fp32 ones, or int8 where only those exist)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +43,8 @@ def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
 
         raise SpeechstreamError(f"--num-threads must be >= 1, got {args.num_threads}")
     model = args.model if args.model is not None else default_asr_model()
-    return Recognizer.from_dir(model, decoding=args.decoding, num_threads=args.num_threads, provider=args.provider)
+    return Recognizer.from_dir(model, decoding=args.decoding, num_threads=args.num_threads, provider=args.provider,
+                               int8=args.int8)
 
 
 def run(args: argparse.Namespace) -> int:
