@@ -76,3 +76,22 @@ def test_search_doubles_then_bisects(limit: int, cap: int, expected: int) -> Non
     assert s.lo == expected and s.lo <= limit
     assert s.hi is None or s.hi - s.lo <= max(1, s.lo // 8)
     assert s.capped == (limit >= cap)
+
+
+def test_a_model_shipping_int8_graphs_runs_int8_on_both_servers(tmp_path: Path) -> None:
+    import onnx
+
+    from speechstream.bench.asr_torch import random_model_dir
+    from speechstream.bench.server import ServerBenchConfig
+    from speechstream.bench.servers import our_server, prepare_model
+    from speechstream.runtime.export import export_model_dir
+
+    src = random_model_dir("tiny", tmp_path / "model")
+    export_model_dir(src, src, int8=True)
+    for g in ("encoder", "predictor", "joiner"):
+        (src / f"{g}.onnx").unlink()
+    cfg = ServerBenchConfig(model_dir=src).resolved()
+    bm = prepare_model(cfg, tmp_path / "work")
+    assert bm.int8 and bm.graph_dir == src and bm.sherpa_ctc is not None
+    assert "MatMulInteger" in {n.op_type for n in onnx.load(str(bm.sherpa_ctc)).graph.node}
+    assert "--int8" in our_server(bm, cfg, tmp_path).argv
