@@ -23,6 +23,7 @@ streaming generator keeps one network state per k (the buffer bank); offline ign
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable
 
@@ -103,11 +104,22 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 
 
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
-                       mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> MSE to x1 - x0, t ~ U(0, 1)."""
+                       mask: Tensor | None = None, generator: torch.Generator | None = None,
+                       aux_weight: float = 0.0) -> Tensor:
+    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> MSE to x1 - x0, t ~ U(0, 1);
+    plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v (waveform_loss.py)."""
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     x_t, target = _path(x1, s, config, t, generator)
-    return _masked_mean((net(x_t, t, mel, None) - target).square(), mask)
+    v = net(x_t, t, mel, None)
+    loss = _masked_mean((v - target).square(), mask)
+    if aux_weight:
+        from .waveform_loss import waveform_loss
+
+        x1_hat = x_t + (1 - t)[:, None, None] * v
+        if mask is not None:  # frames past a crop's end: silence on both sides
+            x1_hat = x1_hat * mask[..., None].to(x1_hat.dtype)
+        loss = loss + aux_weight * waveform_loss(x1_hat, x1, t, config)
+    return loss
 
 
 def mean_flow_target(u_fn: Callable[[Tensor, Tensor, Tensor], Tensor], x_t: Tensor, t: Tensor, r: Tensor,
@@ -142,7 +154,9 @@ def mean_flow_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: Vocod
     return (weight * per_item).mean()
 
 
-def loss_fn(config: VocoderConfig) -> Callable[..., Tensor]:
-    """The training objective the config implies."""
-    return mean_flow_loss if config.mean_flow else flow_matching_loss
+def loss_fn(config: VocoderConfig, aux_weight: float = 0.0) -> Callable[..., Tensor]:
+    """The training objective the config implies (aux_weight: flow matching's waveform loss, see there)."""
+    if config.mean_flow:
+        return mean_flow_loss
+    return functools.partial(flow_matching_loss, aux_weight=aux_weight)
 
