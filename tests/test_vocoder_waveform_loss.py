@@ -57,3 +57,23 @@ def test_the_loss_vanishes_at_the_exact_velocity_and_not_elsewhere() -> None:
     aux = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1),
                                    aux_weight=1.0))
     assert aux > plain + 0.05  # the same draws: the waveform term adds the estimate's error
+
+
+def test_the_sampler_loss_vanishes_for_the_exact_velocity_and_not_elsewhere() -> None:
+    """The exact velocity toward x1 takes any solver from the prior to x1 itself (Euler and midpoint alike)."""
+    from speechstream.vocoder.config import SolverConfig
+
+    x1 = encode(stft_frames(_noise(6400), CFG), CFG)
+    mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
+    s = torch.ones(2, x1.size(1), CFG.n_freqs)
+    for solver in (SolverConfig("euler", 1), SolverConfig("midpoint", 2)):
+        cfg = VocoderConfig(solver=solver)
+        exact = float(flow_matching_loss(_oracle_net(x1), x1, mel, s, cfg, generator=torch.Generator().manual_seed(0),
+                                         sampler_weight=1.0))
+        assert exact < 1e-4, (solver, exact)
+        half = lambda x, t, mel, r: 0.5 * _oracle_net(x1)(x, t, mel, r)  # noqa: E731
+        plain = float(flow_matching_loss(half, x1, mel, s, cfg, generator=torch.Generator().manual_seed(1)))
+        sampled = float(flow_matching_loss(half, x1, mel, s, cfg, generator=torch.Generator().manual_seed(1),
+                                           sampler_weight=1.0))
+        assert sampled > plain + 0.05
+

@@ -105,9 +105,11 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
-                       aux_weight: float = 0.0) -> Tensor:
+                       aux_weight: float = 0.0, sampler_weight: float = 0.0) -> Tensor:
     """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> MSE to x1 - x0, t ~ U(0, 1);
-    plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v (waveform_loss.py)."""
+    plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
+    waveform_loss (at weight 1) of a whole sample: the configured solver run from the prior with gradients,
+    so the shipped NFE itself is trained (waveform_loss.py)."""
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     x_t, target = _path(x1, s, config, t, generator)
     v = net(x_t, t, mel, None)
@@ -119,6 +121,17 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
         if mask is not None:  # frames past a crop's end: silence on both sides
             x1_hat = x1_hat * mask[..., None].to(x1_hat.dtype)
         loss = loss + aux_weight * waveform_loss(x1_hat, x1, t, config)
+    if sampler_weight:
+        from .waveform_loss import waveform_loss
+
+        b = x1.size(0)
+        eps = torch.randn(x1.shape, generator=generator, device=x1.device)
+        sample = solve(start_sample(eps, s, config),
+                       lambda x, k, tt, r: net(x, torch.full((b,), tt, device=x.device), mel, None),
+                       config.solver, False)
+        if mask is not None:
+            sample = sample * mask[..., None].to(sample.dtype)
+        loss = loss + sampler_weight * waveform_loss(sample, x1, torch.ones(b, device=x1.device), config)
     return loss
 
 
@@ -154,9 +167,9 @@ def mean_flow_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: Vocod
     return (weight * per_item).mean()
 
 
-def loss_fn(config: VocoderConfig, aux_weight: float = 0.0) -> Callable[..., Tensor]:
-    """The training objective the config implies (aux_weight: flow matching's waveform loss, see there)."""
+def loss_fn(config: VocoderConfig, aux_weight: float = 0.0, sampler_weight: float = 0.0) -> Callable[..., Tensor]:
+    """The training objective the config implies (the weights: flow matching's waveform losses, see there)."""
     if config.mean_flow:
         return mean_flow_loss
-    return functools.partial(flow_matching_loss, aux_weight=aux_weight)
+    return functools.partial(flow_matching_loss, aux_weight=aux_weight, sampler_weight=sampler_weight)
 
