@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .config import SolverConfig, VocoderConfig
+from .waveform_loss import waveform_loss
 
 VelocityFn = Callable[[Tensor, int, float, float], Tensor]  # (x, k, t, r) -> v
 
@@ -115,24 +116,21 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
     v = net(x_t, t, mel, None)
     loss = _masked_mean((v - target).square(), mask)
     if aux_weight:
-        from .waveform_loss import waveform_loss
-
         x1_hat = x_t + (1 - t)[:, None, None] * v
-        if mask is not None:  # frames past a crop's end: silence on both sides
-            x1_hat = x1_hat * mask[..., None].to(x1_hat.dtype)
-        loss = loss + aux_weight * waveform_loss(x1_hat, x1, t, config)
+        loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
     if sampler_weight:
-        from .waveform_loss import waveform_loss
-
         b = x1.size(0)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         sample = solve(start_sample(eps, s, config),
                        lambda x, k, tt, r: net(x, torch.full((b,), tt, device=x.device), mel, None),
                        config.solver, False)
-        if mask is not None:
-            sample = sample * mask[..., None].to(sample.dtype)
-        loss = loss + sampler_weight * waveform_loss(sample, x1, torch.ones(b, device=x1.device), config)
+        loss = loss + sampler_weight * waveform_loss(_zero_past_end(sample, mask), x1, torch.ones_like(t), config)
     return loss
+
+
+def _zero_past_end(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Frames past a crop's end (mask False) become zeros: silence, as in x1 there."""
+    return x if mask is None else x * mask[..., None].to(x.dtype)
 
 
 def mean_flow_target(u_fn: Callable[[Tensor, Tensor, Tensor], Tensor], x_t: Tensor, t: Tensor, r: Tensor,
