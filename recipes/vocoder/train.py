@@ -74,7 +74,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--aux-weight", type=float, default=1.0,
                    help="weight of the waveform STFT loss on the one-step estimate (flow matching only; "
                         "speechstream.vocoder.waveform_loss); 0: plain flow matching")
-    t.add_argument("--sampler-weight", type=float, default=0.0,
+    t.add_argument("--sampler-weight", type=float, default=1.0,
                    help="weight of the waveform STFT loss on a whole sample of the configured solver, run "
                         "with gradients (flow matching only; ~nfe + 1 network passes per update)")
     t.add_argument("--seed", type=int, default=0)
