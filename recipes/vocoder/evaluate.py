@@ -70,7 +70,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-utts", type=int, default=50, help="an evenly spaced subset of this many (0: all; default 50)")
     p.add_argument("--asr-model", default="auto", metavar="DIR",
                    help="ASR model directory for the WER column; 'none' skips it "
-                        "(default: models/asr_en when it has encoder.onnx)")
+                        "(default: models/asr_en when it has its encoder graph, fp32 or int8)")
     p.add_argument("--systems", help="comma-separated solver/nfe, e.g. euler/1,midpoint/2 "
                                      "(default: every sampler the model can run at NFE 1, 2 and 4)")
     p.add_argument("--gl-iters", type=int, default=64, help="Griffin-Lim iterations (default 64)")
@@ -282,9 +282,9 @@ def asr_model(arg: str) -> tuple[Path | None, str | None]:
         return None, "WER not scored: --asr-model none"
     if arg == "auto":
         d = MODELS_DIR / DEFAULT_ASR
-        if (d / "encoder.onnx").is_file():
+        if any((d / f).is_file() for f in ("encoder.onnx", "encoder.int8.onnx")):  # it may ship int8 only
             return d, None
-        return None, f"WER not scored: no ASR model at {d} (it has no encoder.onnx); pass --asr-model DIR"
+        return None, f"WER not scored: no ASR model at {d} (it has no encoder graph); pass --asr-model DIR"
     return Path(arg), None
 
 
