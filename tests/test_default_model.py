@@ -29,7 +29,19 @@ HELD_OUT = [("flite", "awb", "The farmer carried two heavy baskets of apples dow
             ("flite", "awb", "She wrote a long letter to her brother who lives by the sea.")]
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (MODEL / "encoder.onnx").is_file(), reason="no default model in models/")]
+              pytest.mark.skipif(not (MODEL / "config.json").is_file(), reason="no default model in models/")]
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model with fp32 runtime graphs: itself, or exported from its weights when it ships int8 only."""
+    if (MODEL / "encoder.onnx").is_file():
+        return MODEL
+    from speechstream.runtime.export import export_model_dir
+
+    out = tmp_path_factory.mktemp("fp32")
+    export_model_dir(MODEL, out, sherpa=False)
+    return out
 
 
 def wer(ref: str, hyp: str) -> float:
@@ -81,10 +93,10 @@ def test_held_out_voices_every_lookahead(tmp_path: Path, decoding: str) -> None:
         assert float(np.mean(errors)) <= 0.4, (decoding, lookahead, errors)
 
 
-def test_sherpa_onnx_gives_the_same_text(tmp_path: Path) -> None:
-    """sherpa-onnx on our ctc.onnx and speechstream.Recognizer agree on real (synthetic) speech."""
+def test_sherpa_onnx_gives_the_same_text(tmp_path: Path, fp32_model: Path) -> None:
+    """sherpa-onnx on our ctc.onnx and speechstream.Recognizer agree on real (synthetic) speech (fp32 both)."""
     sherpa_onnx = pytest.importorskip("sherpa_onnx")
-    rec = Recognizer.from_dir(MODEL)
+    rec = Recognizer.from_dir(fp32_model, int8=False)
     sherpa = sherpa_onnx.OnlineRecognizer.from_nemo_ctc(model=str(MODEL / "ctc.onnx"),
                                                         tokens=str(MODEL / "tokens.txt"), num_threads=1)
     for engine, voice, text in HELD_OUT:
@@ -97,10 +109,10 @@ def test_sherpa_onnx_gives_the_same_text(tmp_path: Path) -> None:
         assert sherpa.get_result(stream).strip() == final_text(rec, x)
 
 
-def test_int8_graphs_agree_with_fp32(tmp_path: Path) -> None:
+def test_int8_graphs_agree_with_fp32(tmp_path: Path, fp32_model: Path) -> None:
     if not (MODEL / "encoder.int8.onnx").is_file():
         pytest.skip("no int8 graphs shipped")
-    fp32, int8 = Recognizer.from_dir(MODEL), Recognizer.from_dir(MODEL, int8=True)
+    fp32, int8 = Recognizer.from_dir(fp32_model, int8=False), Recognizer.from_dir(MODEL, int8=True)
     for engine, voice, text in HELD_OUT:
         x = synthesise(engine, voice, text, tmp_path)
         assert wer(final_text(fp32, x), final_text(int8, x)) <= 0.1
