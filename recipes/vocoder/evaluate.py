@@ -204,15 +204,7 @@ def griffin_lim(mel: np.ndarray, num_samples: int, fbank: Any, n_iter: int) -> n
 def transcribe(recognizer: Any, samples: np.ndarray) -> str:
     from speechstream.data.text import normalize
 
-    stream = recognizer.create_stream()
-    stream.accept_waveform(RATE, samples)
-    stream.input_finished()
-    finals = []
-    while recognizer.is_ready(stream):
-        recognizer.decode_streams([stream])
-        r = recognizer.get_result(stream)
-        if r.is_final and r.text:
-            finals.append(r.text)
+    finals = [r.text for r in recognizer.transcribe([samples], sample_rate=RATE) if r.is_final and r.text]
     return normalize(" ".join(finals))
 
 

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from .config import VocoderConfig
+from .metrics import RESOLUTIONS  # (n_fft, hop, win): the evaluation's own
 from .spectral import decode
 
-RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (256, 64, 256))  # (n_fft, hop, win), as metrics.py
 EPS = 1e-5
 
 
