@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from speechstream.bench.asr import format_asr_table
+from speechstream.bench.asr_table import format_asr_table
 from speechstream.bench.common import all_finite
 from speechstream.cli import main
 

@@ -36,7 +36,8 @@ def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_asr(args: argparse.Namespace) -> int:
-    from speechstream.bench.asr import AsrBenchConfig, format_asr_table, run_asr_bench
+    from speechstream.bench.asr import AsrBenchConfig, run_asr_bench
+    from speechstream.bench.asr_table import format_asr_table
 
     config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.threads,
                             random_size=args.random_size, seconds=args.seconds, minutes=args.minutes,
