@@ -3,8 +3,9 @@
 Connections never touch a Stream. They queue audio on their Session (event-loop thread) and notify the
 worker; each round the worker takes the notified sessions' queued audio (idle connections cost nothing),
 and in one worker thread feeds it to the streams, decodes one chunk of every ready stream (one encoder
-call per recognizer and look-ahead, up to `max_batch` streams) and returns the results, which the worker hands to each session's listener back on the event loop. So one
-thread mutates streams, the event loop never waits on the model, and a round is as wide as the load.
+call per recognizer and look-ahead, up to `max_batch` streams) and returns the results, which the worker
+hands to each session's listener back on the event loop. So one thread mutates streams, the event loop
+never waits on the model, and a round is as wide as the load.
 """
 
 from __future__ import annotations
