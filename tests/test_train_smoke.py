@@ -169,3 +169,23 @@ def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
         assert (exp / "model" / "tokens.txt").is_file()
     _recipe("plot").main(["--exp", str(exp)])
     assert (exp / "curves.png").is_file()
+    _check_evaluate(exp / "model", corpus.parent, tmp_path / "eval")
+
+
+def _check_evaluate(model: Path, raw: Path, out: Path) -> None:
+    """evaluate.py through the ONNX runtime on the recipe's own model: rows per look-ahead, the per-voice
+    block (one speaker here, so it must repeat the split's score) and the table."""
+    import json
+
+    from speechstream.runtime.export import export_model_dir
+
+    if not (model / "encoder.onnx").is_file():
+        export_model_dir(model)
+    _recipe("evaluate").main(["--model", str(model), "--cuts", str(raw / "cuts_dev.jsonl.gz"),
+                              "--decodings", "ctc-greedy", "--no-offline", "--out", str(out)])
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["lookahead_ms"] for r in rows] == sorted(r["lookahead_ms"] for r in rows) and len(rows) == 2
+    for r in rows:
+        assert r["utts"] == len(TEXTS) and r["by_voice"].keys() == {"s"}
+        assert r["by_voice"]["s"]["wer"] == pytest.approx(r["wer"]) and r["by_voice"]["s"]["utts"] == len(TEXTS)
+    assert "| dev | " in (out / "RESULTS.md").read_text()

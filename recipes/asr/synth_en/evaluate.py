@@ -39,8 +39,17 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_cuts(path: Path, max_utts: int) -> list[tuple[str, np.ndarray, str]]:
-    """(id, 16 kHz samples, normalised reference) per cut."""
+def voice_of(cut) -> str:  # noqa: ANN001
+    """The real voice a cut was made from ("flite awb", "espeak espeak:m7"), or its speaker for other corpora."""
+    sup = cut.supervisions[0] if cut.supervisions else None
+    custom = (sup.custom or {}) if sup is not None else {}
+    if "engine" in custom and "person" in custom:
+        return f"{custom['engine']} {custom['person']}"
+    return (sup.speaker if sup is not None else None) or "-"
+
+
+def load_cuts(path: Path, max_utts: int) -> list[tuple[str, np.ndarray, str, str]]:
+    """(id, 16 kHz samples, normalised reference, voice) per cut."""
     from lhotse import CutSet
 
     cuts = list(CutSet.from_file(path))
@@ -49,7 +58,7 @@ def load_cuts(path: Path, max_utts: int) -> list[tuple[str, np.ndarray, str]]:
     out = []
     for c in cuts:
         audio = c.resample(16000).load_audio()[0].astype(np.float32)
-        out.append((c.id, audio, normalize(" ".join(s.text for s in c.supervisions))))
+        out.append((c.id, audio, normalize(" ".join(s.text for s in c.supervisions)), voice_of(c)))
     return out
 
 
@@ -124,6 +133,15 @@ def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
     return {"wer": 100 * jiwer.wer(refs_, hyps_), "cer": 100 * jiwer.cer(refs_, hyps_)}
 
 
+def by_voice(refs: list[str], hyps: list[str], voices: list[str]) -> dict[str, dict[str, float]]:
+    """score() per voice, with its utterance count."""
+    out = {}
+    for v in sorted(set(voices)):
+        idx = [i for i, x in enumerate(voices) if x == v]
+        out[v] = {"utts": len(idx), **score([refs[i] for i in idx], [hyps[i] for i in idx])}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     for cuts_path in args.cuts:
         split = cuts_path.name.replace("cuts_", "").replace(".jsonl.gz", "")
         data = load_cuts(cuts_path, args.max_utts)
-        ids, audios, refs = zip(*data)
+        ids, audios, refs, voices = zip(*data)
         hours = sum(len(x) for x in audios) / 16000 / 3600
         print(f"{split}: {len(data)} utterances, {hours:.2f} h", flush=True)
         variants = [(m, False) for m in methods] + ([(m, True) for m in methods if "greedy" in m] if args.int8 else [])
@@ -143,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"split": split, "method": method + (" int8" if int8 else ""), "lookahead_ms": lookahead,
                        "latency_ms": rec.encoder.contract.latency_ms[ctx], "utts": len(data),
                        **score(list(refs), hyps), "rtf": wall / (hours * 3600)}
+                if method == "ctc-greedy" and not int8:
+                    row["by_voice"] = by_voice(list(refs), hyps, list(voices))
                 if method == "ctc-greedy" and not int8 and not args.no_offline:
                     offline = offline_texts(args.model, list(audios), ctx)
                     row["offline_agreement"] = float(np.mean([" ".join(h.split()) == o for h, o in zip(hyps, offline)]))
@@ -172,6 +192,13 @@ def write_table(rows: list[dict], path: Path, model: Path) -> None:
         off = f"{100 * r['offline_agreement']:.1f} %" if "offline_agreement" in r else ""
         lines.append(f"| {r['split']} | {r['method']} | {la} | {lat} | {r['utts']} | {r['wer']:.2f} | "
                      f"{r['cer']:.2f} | {r['rtf']:.4f} | {off} |")
+    lines += ["", "Per voice (ctc-greedy, fp32): WER % (utterances). The held-out voices are the ones the "
+              "split was made of; see the recipe's README.", "",
+              "| split | look-ahead ms | voice | utts | WER % | CER % |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        for voice, v in r.get("by_voice", {}).items():
+            lines.append(f"| {r['split']} | {r['lookahead_ms']:g} | {voice} | {v['utts']} | {v['wer']:.2f} | "
+                         f"{v['cer']:.2f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
