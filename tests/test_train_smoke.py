@@ -1,6 +1,6 @@
 """Smoke test of the ASR training recipe on 6 espeak-ng utterances: features stored with lhotse, a tiny
 model overfits a batch, and a run stopped half-way and resumed ends with exactly the same weights and
-optimizer state as one run straight through (the data order, SpecAugment, attention contexts and
+optimizer state as one run straight through (the data order, VTLP, SpecAugment, attention contexts and
 dropout are all replayed)."""
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr
     from speechstream.train.data import SamplerConfig
     from speechstream.train.loop import LRSchedule, TrainConfig, Trainer
     from speechstream.train.specaugment import SpecAugmentConfig
+    from speechstream.train.vtlp import VtlpConfig
 
     cuts = CutSet.from_file(fbank / "cuts_train.jsonl.gz") + CutSet.from_file(
         fbank / "cuts_train_sp1.1.jsonl.gz")
@@ -77,6 +78,7 @@ def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr
     cfg = TrainConfig(num_epochs=100, schedule=LRSchedule(peak_lr=lr, warmup_steps=2),
                       sampler=SamplerConfig(max_duration=4.5, num_buckets=2),
                       spec_augment=SpecAugmentConfig() if spec_augment else no_masks,
+                      vtlp=VtlpConfig(max_warp=0.1 if spec_augment else 0.0),
                       dev_every_steps=0, max_steps=max_steps, progress=False)
     return Trainer(model, tok, exp, cfg), cuts.to_eager()
 

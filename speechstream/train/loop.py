@@ -1,7 +1,7 @@
 """The ASR training loop: hybrid CTC + RNN-T (``ASRModel.loss``), one attention context per batch,
-SpecAugment, AdamW with warmup, gradient clipping, DDP, atomic time-based checkpoints and exact resume.
+VTLP and SpecAugment, AdamW with warmup, gradient clipping, DDP, atomic time-based checkpoints and exact resume.
 
-Exact resume: everything random in a step (SpecAugment, the attention context, dropout) is seeded from
+Exact resume: everything random in a step (VTLP, SpecAugment, the attention context, dropout) is seeded from
 (seed, step, rank), and the data order from (seed, epoch) plus the number of batches consumed, so a run
 killed at any point and restarted from its last checkpoint repeats the same updates.
 """
@@ -27,6 +27,7 @@ from speechstream.asr.tokenizer import Tokenizer
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import AsrBatch, AsrDataset, SamplerConfig, epoch_batches, make_loader
 from .specaugment import SpecAugmentConfig, spec_augment
+from .vtlp import VtlpConfig, vtlp
 
 TRAIN_FIELDS = ["step", "epoch", "loss", "ctc", "rnnt", "lr", "att_context", "grad_norm", "batch_audio_s",
                 "utts", "step_s", "audio_h_per_h"]
@@ -62,6 +63,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    vtlp: VtlpConfig = field(default_factory=VtlpConfig)  # off unless max_warp > 0 (80-bin default Fbank)
     ckpt_minutes: float = 10.0
     keep_last: int = 3
     dev_every_steps: int = 500  # 0: only at epoch ends
@@ -266,6 +268,8 @@ class Trainer:
         gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, self.dist.rank + 1))
         torch.manual_seed(_step_seed(cfg.seed, step, self.dist.rank + 1))
         feats = batch.feats
+        if cfg.vtlp.enabled:
+            feats = vtlp(feats, cfg.vtlp, gen)
         if cfg.spec_augment.enabled:
             feats = spec_augment(feats, batch.feat_lens, cfg.spec_augment, gen,
                                  self.model.config.encoder.frame_shift_ms / 1000)

@@ -82,6 +82,9 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--weight-decay", type=float, default=1e-3)
     o.add_argument("--grad-clip", type=float, default=5.0)
     o.add_argument("--no-spec-augment", action="store_true")
+    o.add_argument("--vtlp", type=float, default=0.1, metavar="W",
+                   help="vocal tract length perturbation: a warp factor in [1 - W, 1 + W] per utterance "
+                        "(speechstream.train.vtlp; 0 turns it off)")
     o.add_argument("--bf16", action="store_true", help="bf16 autocast (on CPU measure first)")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--num-threads", type=int, default=2, help="torch CPU threads per process")
@@ -214,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     from speechstream.train.data import SamplerConfig, filter_cuts
     from speechstream.train.loop import LRSchedule, TrainConfig, Trainer, setup_distributed
     from speechstream.train.specaugment import SpecAugmentConfig
+    from speechstream.train.vtlp import VtlpConfig
 
     torch.set_num_threads(args.num_threads)
     dist_info = setup_distributed()
@@ -262,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay, grad_clip=args.grad_clip, sampler=sampler,
         spec_augment=SpecAugmentConfig(num_freq_masks=0, max_time_masks=0) if args.no_spec_augment
         else SpecAugmentConfig(),
+        vtlp=VtlpConfig(max_warp=args.vtlp),
         ckpt_minutes=args.ckpt_minutes, keep_last=args.keep_last, dev_every_steps=args.dev_every,
         bf16=args.bf16, seed=args.seed, num_workers=workers, max_steps=args.max_steps,
         progress=not args.no_progress)
