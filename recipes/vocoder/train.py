@@ -77,6 +77,9 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--sampler-weight", type=float, default=1.0,
                    help="weight of the waveform STFT loss on a whole sample of the configured solver, run "
                         "with gradients (flow matching only; ~nfe + 1 network passes per update)")
+    t.add_argument("--fm-weight", type=float, default=1.0,
+                   help="weight of the flow-matching velocity MSE (flow matching only); 0 with --aux-weight 0 "
+                        "trains the sampler on the waveform loss alone")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=1000)
     t.add_argument("--keep-last", type=int, default=3)
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(data)} utterances, {n_params / 1e6:.2f} M parameters, objective "
           f"{'mean flow' if config.mean_flow else 'flow matching'}", flush=True)
 
-    objective = loss_fn(config, args.aux_weight, args.sampler_weight)
+    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight)
     generator.train()
     log = open(args.exp / "train.csv", "a", encoding="utf-8")
     t_start = time.time()

@@ -106,18 +106,20 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
-                       aux_weight: float = 0.0, sampler_weight: float = 0.0) -> Tensor:
-    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> MSE to x1 - x0, t ~ U(0, 1);
-    plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
+                       aux_weight: float = 0.0, sampler_weight: float = 0.0, fm_weight: float = 1.0) -> Tensor:
+    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> fm_weight x MSE to x1 - x0,
+    t ~ U(0, 1); plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
     waveform_loss (at weight 1) of a whole sample: the configured solver run from the prior with gradients,
     so the shipped NFE itself is trained (waveform_loss.py)."""
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
-    x_t, target = _path(x1, s, config, t, generator)
-    v = net(x_t, t, mel, None)
-    loss = _masked_mean((v - target).square(), mask)
-    if aux_weight:
-        x1_hat = x_t + (1 - t)[:, None, None] * v
-        loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
+    loss = x1.new_zeros(())
+    if fm_weight or aux_weight:
+        x_t, target = _path(x1, s, config, t, generator)
+        v = net(x_t, t, mel, None)
+        loss = fm_weight * _masked_mean((v - target).square(), mask)
+        if aux_weight:
+            x1_hat = x_t + (1 - t)[:, None, None] * v
+            loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
     if sampler_weight:
         b = x1.size(0)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
@@ -165,9 +167,11 @@ def mean_flow_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: Vocod
     return (weight * per_item).mean()
 
 
-def loss_fn(config: VocoderConfig, aux_weight: float = 0.0, sampler_weight: float = 0.0) -> Callable[..., Tensor]:
-    """The training objective the config implies (the weights: flow matching's waveform losses, see there)."""
+def loss_fn(config: VocoderConfig, aux_weight: float = 0.0, sampler_weight: float = 0.0,
+            fm_weight: float = 1.0) -> Callable[..., Tensor]:
+    """The training objective the config implies (the weights: flow matching's terms, see there)."""
     if config.mean_flow:
         return mean_flow_loss
-    return functools.partial(flow_matching_loss, aux_weight=aux_weight, sampler_weight=sampler_weight)
+    return functools.partial(flow_matching_loss, aux_weight=aux_weight, sampler_weight=sampler_weight,
+                             fm_weight=fm_weight)
 
