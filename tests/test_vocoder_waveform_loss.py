@@ -77,3 +77,18 @@ def test_the_sampler_loss_vanishes_for_the_exact_velocity_and_not_elsewhere() ->
                                            sampler_weight=1.0))
         assert sampled > plain + 0.05
 
+
+
+def test_without_the_velocity_mse_only_the_sample_counts() -> None:
+    """fm_weight 0 (aux 0): the loss is the sampler's waveform loss alone, zero for the exact velocity and
+    the same whatever the MSE would have been."""
+    x1 = encode(stft_frames(_noise(6400), CFG), CFG)
+    mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
+    s = torch.ones(2, x1.size(1), CFG.n_freqs)
+    only = dict(fm_weight=0.0, sampler_weight=1.0)
+    assert float(flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=torch.Generator(), **only)) < 1e-4
+    half = lambda x, t, mel, r: 0.5 * _oracle_net(x1)(x, t, mel, r)  # noqa: E731
+    both = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1),
+                                    sampler_weight=1.0))
+    alone = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1), **only))
+    assert 0.05 < alone < both
