@@ -33,6 +33,8 @@ def test_bench_asr_quick_writes_every_result(tmp_path: Path, capsys: pytest.Capt
         assert list(r[key]) == lookaheads and all_finite(r[key]), (key, r[key])
     for key in ("late_vs_early", "rss_growth_mb"):
         assert all_finite(r[key]), (key, r[key])
+    p1 = r["timings"]["cache_vs_buffered"]
+    assert list(p1["work_ratio"]) == lookaheads and all(v > 1 for v in p1["work_ratio"].values())
     try:
         import sherpa_onnx  # noqa: F401
     except ImportError:

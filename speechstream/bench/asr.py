@@ -3,7 +3,9 @@
   cache_vs_buffered  P1  encoder.onnx stepped with its caches, chunk by chunk, vs buffered re-computation
                          at the same latency: every chunk, an offline graph of the same model re-encodes
                          the window of left context (the attention left context x the subsampling factor,
-                         in feature frames) + the chunk. Ratio of compute per audio second.
+                         in feature frames) + the chunk. Ratio of compute per audio second; the JSON's
+                         work_ratio (window / chunk frames) is what it would be if both sides ran at the
+                         same cost per frame: the ceiling for a step that only computes its chunk.
   vs_sherpa          P2  our Recognizer (ctc-greedy) vs sherpa-onnx's OnlineRecognizer.from_nemo_ctc on our
                          ctc.onnx (the default look-ahead), same audio, same pieces. Ratio ours / sherpa.
   rtf                P3  real-time factor of the whole Recognizer (features, encoder, ctc-greedy decoding);
@@ -211,7 +213,8 @@ def bench_encoder(bm: BenchModel, feats: np.ndarray, cfg: AsrBenchConfig, work: 
     c = enc.contract
     shift_s = c.features["frame_shift"] / c.features["sample_rate"]
     p1: dict[str, dict[str, Any]] = {k: {} for k in ("ratio", "ratio_wall", "cache_ms_per_audio_s",
-                                                     "buffered_ms_per_audio_s", "window_frames", "audio_s", "raw")}
+                                                     "buffered_ms_per_audio_s", "window_frames", "work_ratio",
+                                                     "audio_s", "raw")}
     p4: dict[str, dict[str, Any]] = {k: {} for k in ("ratio", "ratio_wall", "ort_ms_per_step", "eager_ms_per_step",
                                                      "steps")}
     for i, la in enumerate(c.lookahead_ms):
@@ -250,6 +253,8 @@ def bench_encoder(bm: BenchModel, feats: np.ndarray, cfg: AsrBenchConfig, work: 
         p1["cache_ms_per_audio_s"][key] = {k: 1000 * t.median("cache", k) / audio for k in CLOCKS}
         p1["buffered_ms_per_audio_s"][key] = {k: 1000 * t.median("buffered", k) / audio_heavy for k in CLOCKS}
         p1["window_frames"][key] = w
+        # The buffered side computes w frames per chunk of C: the ratio if both ran at the same frames/s.
+        p1["work_ratio"][key] = w / C
         p1["audio_s"][key] = {"cache": audio, "buffered": audio_heavy}
         p1["raw"][key] = t.to_dict()
         p4["ratio"][key] = t.ratio("eager", "ort", CLOCK)

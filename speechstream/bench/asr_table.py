@@ -21,7 +21,8 @@ def format_asr_table(r: dict[str, Any]) -> str:
     for key, v in r["cache_vs_buffered"].items():
         cost, base = p1["cache_ms_per_audio_s"][key][CLOCK], p1["buffered_ms_per_audio_s"][key][CLOCK]
         row("cache_vs_buffered", f"{key} ms", f"{v:.1f}x", f"{p1['ratio_wall'][key]:.1f}x",
-            f"cache {cost:.2f} vs buffered {base:.2f} ms/audio-s ({p1['window_frames'][key]}-frame window)")
+            f"cache {cost:.2f} vs buffered {base:.2f} ms/audio-s ({p1['window_frames'][key]}-frame window: "
+            f"{p1['work_ratio'][key]:.1f}x the frames)")
     if r["vs_sherpa"] is not None:
         s = t["vs_sherpa"]
         row("vs_sherpa", f"{s['lookahead_ms']:g} ms", f"{r['vs_sherpa']:.2f}", f"{s['ratio_wall']:.2f}",
