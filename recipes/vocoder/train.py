@@ -80,6 +80,9 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--fm-weight", type=float, default=1.0,
                    help="weight of the flow-matching velocity MSE (flow matching only); 0 with --aux-weight 0 "
                         "trains the sampler on the waveform loss alone")
+    t.add_argument("--phase-weight", type=float, default=0.0,
+                   help="weight of the anti-wrapping group-delay + instantaneous-frequency loss on the sampler's "
+                        "sample (flow matching only; speechstream.vocoder.phase_loss)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=1000)
     t.add_argument("--keep-last", type=int, default=3)
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(data)} utterances, {n_params / 1e6:.2f} M parameters, objective "
           f"{'mean flow' if config.mean_flow else 'flow matching'}", flush=True)
 
-    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight)
+    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight, args.phase_weight)
     generator.train()
     log = open(args.exp / "train.csv", "a", encoding="utf-8")
     t_start = time.time()
