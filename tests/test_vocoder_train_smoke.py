@@ -123,3 +123,19 @@ def test_manifest_gives_clean_cuts_evenly_spaced(wav_dir: Path, tmp_path: Path) 
     assert loaded(0, False) == [lengths[i] // 100 for i in (0, 1, 2, 4, 5)]
     assert loaded(0, True) == [n // 100 for n in lengths]
     assert loaded(3, False) == [lengths[i] // 100 for i in (0, 2, 5)]  # cuts 0, 2 and 5 of the 5 clean ones
+
+
+def test_gan_run_resumes_exactly_with_its_discriminator(wav_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    gan = ("--fm-weight", "0", "--aux-weight", "0", "--adv-weight", "1")
+    _run(wav_dir, tmp_path / "straight", *gan)
+    _run(wav_dir, tmp_path / "resumed", *gan, "--stop-after", "2")
+    _run(wav_dir, tmp_path / "resumed", *gan)
+    a, b = _final(tmp_path / "straight"), _final(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ckpts = [p / "checkpoints" / "step-4" for p in (tmp_path / "straight", tmp_path / "resumed")]
+    da, db = (load_file(str(c / "discriminator.safetensors")) for c in ckpts)
+    assert da.keys() == db.keys() and all(torch.equal(da[k], db[k]) for k in da)
+    lines = (tmp_path / "straight" / "train.csv").read_text().splitlines()
+    assert all(len(line.split(",")) == 5 and float(line.split(",")[4]) > 0 for line in lines)  # the critic's loss

@@ -83,6 +83,12 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--phase-weight", type=float, default=0.0,
                    help="weight of the anti-wrapping group-delay + instantaneous-frequency loss on the sampler's "
                         "sample (flow matching only; speechstream.vocoder.phase_loss)")
+    t.add_argument("--adv-weight", type=float, default=0.0,
+                   help="weight of the adversarial + feature-matching loss of waveform discriminators on the "
+                        "sampler's sample (flow matching only; speechstream.vocoder.discriminator); 0: no GAN")
+    t.add_argument("--feature-weight", type=float, default=2.0,
+                   help="feature matching relative to the adversarial term (with --adv-weight)")
+    t.add_argument("--lr-disc", type=float, default=2e-4, help="discriminators' learning rate (constant)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=1000)
     t.add_argument("--keep-last", type=int, default=3)
@@ -185,6 +191,55 @@ def make_batch(data: list, config, batch_size: int, frames: int, g):
     return x1, mel, mask
 
 
+class Adversary:
+    """The discriminators, their optimizer, and the two halves of a GAN step around the generator's update:
+    generator_term gives the flow loss a hook that scores the sample (and keeps its waveform), update then
+    trains the discriminators on that waveform, detached, against the real one."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import torch
+
+        from speechstream.vocoder.discriminator import Discriminators
+
+        self.args = args
+        self.disc = Discriminators()
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=args.lr_disc, betas=(0.8, 0.99),
+                                     weight_decay=args.weight_decay)
+        self.waves: tuple | None = None
+
+    def extras(self) -> dict:
+        return {"discriminator": (self.disc, self.opt)}
+
+    def generator_term(self, x1, config):  # noqa: ANN001, ANN201 - torch tensors, a closure
+        import torch
+
+        from speechstream.vocoder.discriminator import generator_loss
+        from speechstream.vocoder.waveform_loss import frames_to_wave
+
+        def hook(sample):  # noqa: ANN001, ANN202
+            fake = frames_to_wave(sample, config)
+            with torch.no_grad():
+                real = frames_to_wave(x1, config)
+                real_out = self.disc(real)
+            self.waves = (real, fake.detach())
+            adv, fm = generator_loss(real_out, self.disc(fake))
+            return self.args.adv_weight * (adv + self.args.feature_weight * fm)
+        return hook
+
+    def update(self) -> float:
+        import torch
+
+        from speechstream.vocoder.discriminator import discriminator_loss
+
+        real, fake = self.waves
+        self.opt.zero_grad(set_to_none=True)  # also drops what the generator's backward left here
+        loss = discriminator_loss(self.disc(real), self.disc(fake))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), self.args.grad_clip)
+        self.opt.step()
+        return loss.item()
+
+
 def lr_at(step: int, args: argparse.Namespace) -> float:
     """Linear warm-up, then cosine decay to 10 % at max_steps."""
     if step < args.warmup_steps:
@@ -231,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
 
-    from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
+    from speechstream.train.checkpoint import (checkpoint_extras, latest_checkpoint, load_checkpoint,
+                                               load_train_state, save_checkpoint)
     from speechstream.vocoder.config import VocoderConfig
     from speechstream.vocoder.flow import loss_fn
     from speechstream.vocoder.generator import FlowGenerator
@@ -243,10 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     generator = FlowGenerator(config)
     opt = torch.optim.AdamW(generator.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay)
+    gan = Adversary(args) if args.adv_weight else None  # built after the generator: seeded alike every run
+    extras = gan.extras() if gan else None
     step = 0
     if ckpt is not None:
-        step = load_checkpoint(ckpt, generator, opt)["step"]
+        step = load_checkpoint(ckpt, generator, opt, extras)["step"]
         print(f"resumed from {ckpt} at step {step}", flush=True)
+        if gan and "discriminator" not in checkpoint_extras(ckpt):
+            print("the checkpoint has no discriminator: starting one", flush=True)
     args.exp.mkdir(parents=True, exist_ok=True)
     (args.exp / "config.json").write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
     n_params = sum(p.numel() for p in generator.parameters())
@@ -265,23 +325,28 @@ def main(argv: list[str] | None = None) -> int:
         s = generator.prior(mel[:, : args.segment_frames])
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g)
+        hook = gan.generator_term(x1, config) if gan else None
+        loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g,
+                         **({"sample_hook": hook} if hook else {}))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)
         opt.step()
+        d_loss = gan.update() if gan else None  # on the sample just made, detached
         step += 1
         if not math.isfinite(loss.item()):
             raise SystemExit(f"loss is {loss.item()} at step {step}")
-        log.write(f"{step},{loss.item():.6f},{float(grad_norm):.4f},{lr_at(step - 1, args):.3g}\n")
+        d_col = f",{d_loss:.6f}" if gan else ""
+        log.write(f"{step},{loss.item():.6f},{float(grad_norm):.4f},{lr_at(step - 1, args):.3g}{d_col}\n")
         if step % args.log_every == 0 or step == last:
             log.flush()
-            print(f"step {step} loss {loss.item():.4f} grad {float(grad_norm):.3f} "
+            d_msg = f" disc {d_loss:.4f}" if gan else ""
+            print(f"step {step} loss {loss.item():.4f}{d_msg} grad {float(grad_norm):.3f} "
                   f"({time.time() - t_start:.0f} s)", flush=True)
         if step % args.save_every == 0 or step == last:
             save_checkpoint(ckpt_root, f"step-{step}", generator, opt,
                             {"step": step, "config": config.to_dict(), "seed": args.seed},
-                            keep_last=args.keep_last)
+                            keep_last=args.keep_last, extras=extras)
     log.close()
     if args.export_onnx:
         from speechstream.vocoder.export import export_generator_step

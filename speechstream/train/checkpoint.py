@@ -7,6 +7,8 @@ A checkpoint is a directory ``<exp>/checkpoints/<name>/`` holding
   state.json             the optimizer's non-tensor structure (param groups, hyper-parameters) with
                          references to those tensors, plus the caller's ``train_state`` (step, epoch,
                          batches done in the epoch, scheduler position, model config, ...)
+  NAME.safetensors, NAME_optimizer.safetensors
+                         optional extra modules trained alongside (a GAN's discriminator), by name
 
 It is written to ``<name>.tmp`` and renamed, then ``checkpoints/latest`` (a text file naming it) is
 replaced the same way, so a ``kill -9`` at any moment leaves the previous checkpoint intact.
@@ -70,9 +72,30 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+Extras = dict[str, tuple[torch.nn.Module, "torch.optim.Optimizer | None"]]
+
+
+def _files(name: str | None) -> tuple[str, str]:
+    """(weights, optimizer) file names of the main model (None) or of an extra module."""
+    return ("model.safetensors", "optimizer.safetensors") if name is None else \
+        (f"{name}.safetensors", f"{name}_optimizer.safetensors")
+
+
+def _save_module(path: Path, name: str | None, model: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer | None) -> Any:
+    """Writes the module's weights (and optimizer tensors); returns the optimizer's JSON structure."""
+    weights, opt_file = _files(name)
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}, str(path / weights))
+    tensors: dict[str, torch.Tensor] = {}
+    struct = _flatten(optimizer.state_dict(), tensors) if optimizer is not None else None
+    if tensors:
+        save_file(tensors, str(path / opt_file))
+    return struct
+
+
 def save_checkpoint(ckpt_root: str | Path, name: str, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None, train_state: dict[str, Any],
-                    keep_last: int = 3, keep_prefix: str = "step-") -> Path:
+                    keep_last: int = 3, keep_prefix: str = "step-", extras: Extras | None = None) -> Path:
     """Writes ``ckpt_root/name`` atomically and points ``latest`` at it; returns its path.
 
     Only the newest `keep_last` checkpoints whose names start with `keep_prefix` are kept (periodic ones);
@@ -85,13 +108,8 @@ def save_checkpoint(ckpt_root: str | Path, name: str, model: torch.nn.Module,
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
-    opt_tensors: dict[str, torch.Tensor] = {}
-    opt_struct = _flatten(optimizer.state_dict(), opt_tensors) if optimizer is not None else None
-    if opt_tensors:
-        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-    state = {"train_state": train_state, "optimizer": opt_struct}
+    state = {"train_state": train_state, "optimizer": _save_module(tmp, None, model, optimizer),
+             "extras": {k: _save_module(tmp, k, m, o) for k, (m, o) in (extras or {}).items()}}
     (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
     for f in tmp.iterdir():  # the data must be on disk before the rename makes it visible
         with open(f, "rb") as fh:
@@ -132,20 +150,35 @@ def load_model_weights(ckpt: str | Path, device: str | torch.device = "cpu") -> 
     return load_file(str(Path(ckpt) / "model.safetensors"), device=str(device))
 
 
-def load_checkpoint(ckpt: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
-                    ) -> dict[str, Any]:
-    """Restores model (and optimizer) in place; returns the saved train_state."""
+def _load_optimizer(optimizer: torch.optim.Optimizer | None, struct: Any, opt_file: Path) -> None:
+    if optimizer is not None and struct is not None:
+        # On the CPU: load_state_dict moves moments to each parameter's device but keeps "step" where it
+        # finds it, and non-fused Adam wants its step counters on the CPU.
+        tensors = load_file(str(opt_file), device="cpu") if opt_file.is_file() else {}
+        optimizer.load_state_dict(_unflatten(struct, tensors))
+
+
+def load_checkpoint(ckpt: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                    extras: Extras | None = None) -> dict[str, Any]:
+    """Restores model (and optimizer) in place, and those of `extras` the checkpoint holds (the others keep
+    their fresh state: a GAN run resumed from a checkpoint without a discriminator starts one; see
+    checkpoint_extras); returns the saved train_state."""
     ckpt = Path(ckpt)
     device = next(model.parameters()).device
     model.load_state_dict(load_model_weights(ckpt, device))
     state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
-    if optimizer is not None and state["optimizer"] is not None:
-        opt_file = ckpt / "optimizer.safetensors"
-        # On the CPU: load_state_dict moves moments to each parameter's device but keeps "step" where it
-        # finds it, and non-fused Adam wants its step counters on the CPU.
-        tensors = load_file(str(opt_file), device="cpu") if opt_file.is_file() else {}
-        optimizer.load_state_dict(_unflatten(state["optimizer"], tensors))
+    _load_optimizer(optimizer, state["optimizer"], ckpt / _files(None)[1])
+    for name, (module, opt) in (extras or {}).items():
+        if name in state.get("extras", {}):
+            weights, opt_file = _files(name)
+            module.load_state_dict(load_file(str(ckpt / weights), device=str(device)))
+            _load_optimizer(opt, state["extras"][name], ckpt / opt_file)
     return state["train_state"]
+
+
+def checkpoint_extras(ckpt: str | Path) -> list[str]:
+    """The names of the extra modules a checkpoint holds."""
+    return list(json.loads((Path(ckpt) / "state.json").read_text(encoding="utf-8")).get("extras", {}))
 
 
 def average_weights(ckpts: list[Path]) -> dict[str, torch.Tensor]:

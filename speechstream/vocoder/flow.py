@@ -108,12 +108,14 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
                        aux_weight: float = 0.0, sampler_weight: float = 0.0, fm_weight: float = 1.0,
-                       phase_weight: float = 0.0) -> Tensor:
+                       phase_weight: float = 0.0, sample_hook: Callable[[Tensor], Tensor] | None = None
+                       ) -> Tensor:
     """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> fm_weight x MSE to x1 - x0,
     t ~ U(0, 1); plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
     waveform_loss (at weight 1) of a whole sample: the configured solver run from the prior with gradients,
     so the shipped NFE itself is trained (waveform_loss.py), and phase_weight x the sample's phase_loss
-    (group delay and instantaneous frequency against x1's, phase_loss.py)."""
+    (group delay and instantaneous frequency against x1's, phase_loss.py); sample_hook(sample) -> a further
+    term on the sample (frames past the mask zeroed), e.g. a discriminator's (discriminator.py)."""
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     loss = x1.new_zeros(())
     if fm_weight or aux_weight:
@@ -123,7 +125,7 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
         if aux_weight:
             x1_hat = x_t + (1 - t)[:, None, None] * v
             loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
-    if sampler_weight or phase_weight:
+    if sampler_weight or phase_weight or sample_hook is not None:
         b = x1.size(0)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         sample = solve(start_sample(eps, s, config),
@@ -133,6 +135,8 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
             loss = loss + sampler_weight * waveform_loss(_zero_past_end(sample, mask), x1, torch.ones_like(t), config)
         if phase_weight:
             loss = loss + phase_weight * phase_loss(sample, x1, mask)
+        if sample_hook is not None:
+            loss = loss + sample_hook(_zero_past_end(sample, mask))
     return loss
 
 
