@@ -89,6 +89,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--feature-weight", type=float, default=2.0,
                    help="feature matching relative to the adversarial term (with --adv-weight)")
     t.add_argument("--lr-disc", type=float, default=2e-4, help="discriminators' learning rate (constant)")
+    t.add_argument("--adv-items", type=int, default=8,
+                   help="crops of each batch the discriminators hear (they cost ~3x the generator per crop)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save-every", type=int, default=1000)
     t.add_argument("--keep-last", type=int, default=3)
@@ -216,10 +218,12 @@ class Adversary:
         from speechstream.vocoder.discriminator import generator_loss
         from speechstream.vocoder.waveform_loss import frames_to_wave
 
+        n = self.args.adv_items
+
         def hook(sample):  # noqa: ANN001, ANN202
-            fake = frames_to_wave(sample, config)
+            fake = frames_to_wave(sample[:n], config)
             with torch.no_grad():
-                real = frames_to_wave(x1, config)
+                real = frames_to_wave(x1[:n], config)
                 real_out = self.disc(real)
             self.waves = (real, fake.detach())
             adv, fm = generator_loss(real_out, self.disc(fake))

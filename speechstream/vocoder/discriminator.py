@@ -54,11 +54,12 @@ class PeriodDiscriminator(nn.Module):
 
 
 class ResolutionDiscriminator(nn.Module):
-    def __init__(self, n_fft: int, hop: int, win: int, channels: int = 32, layers: int = 4) -> None:
+    def __init__(self, n_fft: int, hop: int, win: int, channels: int = 16, layers: int = 4) -> None:
         super().__init__()
         self.n_fft, self.hop, self.win = n_fft, hop, win
         self.register_buffer("window", torch.hann_window(win, periodic=True), persistent=False)
-        convs = [weight_norm(nn.Conv2d(1, channels, (7, 5), padding=(3, 2)))]
+        # every layer halves the bins: on 2 CPU cores the full-resolution maps would cost 10x the period ones
+        convs = [weight_norm(nn.Conv2d(1, channels, (7, 5), (2, 1), padding=(3, 2)))]
         convs += [weight_norm(nn.Conv2d(channels, channels, (5, 3), (2, 1), padding=(2, 1)))
                   for _ in range(layers - 1)]
         self.convs = nn.ModuleList(convs)
