@@ -193,57 +193,6 @@ def make_batch(data: list, config, batch_size: int, frames: int, g):
     return x1, mel, mask
 
 
-class Adversary:
-    """The discriminators, their optimizer, and the two halves of a GAN step around the generator's update:
-    generator_term gives the flow loss a hook that scores the sample (and keeps its waveform), update then
-    trains the discriminators on that waveform, detached, against the real one."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        import torch
-
-        from speechstream.vocoder.discriminator import Discriminators
-
-        self.args = args
-        self.disc = Discriminators()
-        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=args.lr_disc, betas=(0.8, 0.99),
-                                     weight_decay=args.weight_decay)
-        self.waves: tuple | None = None
-
-    def extras(self) -> dict:
-        return {"discriminator": (self.disc, self.opt)}
-
-    def generator_term(self, x1, config):  # noqa: ANN001, ANN201 - torch tensors, a closure
-        import torch
-
-        from speechstream.vocoder.discriminator import generator_loss
-        from speechstream.vocoder.waveform_loss import frames_to_wave
-
-        n = self.args.adv_items
-
-        def hook(sample):  # noqa: ANN001, ANN202
-            fake = frames_to_wave(sample[:n], config)
-            with torch.no_grad():
-                real = frames_to_wave(x1[:n], config)
-                real_out = self.disc(real)
-            self.waves = (real, fake.detach())
-            adv, fm = generator_loss(real_out, self.disc(fake))
-            return self.args.adv_weight * (adv + self.args.feature_weight * fm)
-        return hook
-
-    def update(self) -> float:
-        import torch
-
-        from speechstream.vocoder.discriminator import discriminator_loss
-
-        real, fake = self.waves
-        self.opt.zero_grad(set_to_none=True)  # also drops what the generator's backward left here
-        loss = discriminator_loss(self.disc(real), self.disc(fake))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), self.args.grad_clip)
-        self.opt.step()
-        return loss.item()
-
-
 def lr_at(step: int, args: argparse.Namespace) -> float:
     """Linear warm-up, then cosine decay to 10 % at max_steps."""
     if step < args.warmup_steps:
@@ -303,7 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     generator = FlowGenerator(config)
     opt = torch.optim.AdamW(generator.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay)
-    gan = Adversary(args) if args.adv_weight else None  # built after the generator: seeded alike every run
+    if args.adv_weight and config.mean_flow:
+        raise SystemExit("--adv-weight works with flow matching, not --mean-flow")
+    gan = None
+    if args.adv_weight:  # built after the generator: its initial weights are seeded alike in every run
+        from speechstream.vocoder.adversary import Adversary, AdversaryConfig
+
+        gan = Adversary(AdversaryConfig(args.adv_weight, args.feature_weight, args.lr_disc, args.adv_items,
+                                        args.weight_decay, args.grad_clip))
     extras = gan.extras() if gan else None
     step = 0
     if ckpt is not None:
@@ -329,9 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         s = generator.prior(mel[:, : args.segment_frames])
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        hook = gan.generator_term(x1, config) if gan else None
-        loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g,
-                         **({"sample_hook": hook} if hook else {}))
+        extra = {"sample_hook": gan.generator_term(x1, config)} if gan else {}
+        loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)

@@ -1,0 +1,71 @@
+"""The GAN half of a vocoder training step (torch, training only): discriminators, their optimizer, and the
+two calls around the generator's update.
+
+    hook = adversary.generator_term(x1, config)   # the flow loss calls it on the sampler's sample (frames)
+    loss = flow_matching_loss(..., sample_hook=hook); loss.backward(); opt.step()
+    d_loss = adversary.update()                   # the critics, on that sample detached vs the real audio
+
+Shapes: B batch, T frames, X frame channels, N samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .config import VocoderConfig
+from .discriminator import Discriminators, discriminator_loss, generator_loss
+from .waveform_loss import frames_to_wave
+
+
+@dataclass(frozen=True)
+class AdversaryConfig:
+    weight: float = 1.0  # of (adversarial + feature_weight x feature matching) in the generator's loss
+    feature_weight: float = 2.0
+    lr: float = 2e-4  # constant
+    items: int = 8  # crops of a batch the critics hear (they cost ~3x the generator per crop on a CPU)
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+
+
+class Adversary:
+    def __init__(self, config: AdversaryConfig) -> None:
+        self.config = config
+        self.disc = Discriminators()
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=config.lr, betas=(0.8, 0.99),
+                                     weight_decay=config.weight_decay)
+        self._waves: tuple[Tensor, Tensor] | None = None  # (real, generated) of the last hook call
+
+    def extras(self) -> dict:
+        """What a checkpoint stores besides the generator (speechstream.train.checkpoint)."""
+        return {"discriminator": (self.disc, self.opt)}
+
+    def generator_term(self, x1: Tensor, config: VocoderConfig) -> Callable[[Tensor], Tensor]:
+        """x1 (B, T, X) true frames -> hook(sample (B, T, X)) -> the generator's adversarial loss."""
+        n, c = self.config.items, self.config
+
+        def hook(sample: Tensor) -> Tensor:
+            fake = frames_to_wave(sample[:n], config)  # (n, N)
+            with torch.no_grad():
+                real = frames_to_wave(x1[:n], config)
+                real_out = self.disc(real)
+            self._waves = (real, fake.detach())
+            adv, fm = generator_loss(real_out, self.disc(fake))
+            return c.weight * (adv + c.feature_weight * fm)
+        return hook
+
+    def update(self) -> float:
+        """One critic update on the waveforms of the last hook call; returns its loss."""
+        if self._waves is None:
+            raise RuntimeError("update() before the generator's loss called the hook")
+        real, fake = self._waves
+        self.opt.zero_grad(set_to_none=True)  # also drops what the generator's backward left here
+        loss = discriminator_loss(self.disc(real), self.disc(fake))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), self.config.grad_clip)
+        self.opt.step()
+        self._waves = None
+        return loss.item()
