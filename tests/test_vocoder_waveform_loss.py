@@ -92,3 +92,28 @@ def test_without_the_velocity_mse_only_the_sample_counts() -> None:
                                     sampler_weight=1.0))
     alone = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1), **only))
     assert 0.05 < alone < both
+
+
+def test_mel_distance_is_the_evaluations_mel_l1() -> None:
+    """Independent reference: metrics.mel_l1, the numpy Fbank the evaluation scores with."""
+    import numpy as np
+
+    from speechstream.vocoder.metrics import mel_l1
+    from speechstream.vocoder.waveform_loss import mel_distance
+
+    a, b = _noise(8000), _noise(8000) * 0.3
+    ours = mel_distance(a, b)
+    for i in range(a.size(0)):
+        ref = mel_l1(a[i].numpy().astype(np.float64), b[i].numpy())
+        assert abs(float(ours[i]) - ref) < 1e-3 * max(ref, 1.0), (float(ours[i]), ref)
+    assert float(mel_distance(a, a).max()) == 0.0
+
+
+def test_the_flow_loss_adds_the_mel_term_for_the_sample() -> None:
+    x1 = encode(stft_frames(_noise(6400), CFG), CFG)
+    mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
+    s = torch.ones(2, x1.size(1), CFG.n_freqs)
+    only = dict(fm_weight=0.0, mel_weight=1.0)
+    assert float(flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=torch.Generator(), **only)) < 1e-3
+    zero = lambda x, t, mel, r: torch.zeros_like(x)  # noqa: E731 - the sample stays the prior's noise
+    assert float(flow_matching_loss(zero, x1, mel, s, CFG, generator=torch.Generator(), **only)) > 0.5

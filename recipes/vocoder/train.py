@@ -83,6 +83,9 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--phase-weight", type=float, default=0.0,
                    help="weight of the anti-wrapping group-delay + instantaneous-frequency loss on the sampler's "
                         "sample (flow matching only; speechstream.vocoder.phase_loss)")
+    t.add_argument("--mel-weight", type=float, default=0.0,
+                   help="weight of the log-mel L1 (the toolkit's Fbank) of the sampler's sample against the truth "
+                        "(flow matching only; speechstream.vocoder.waveform_loss.mel_distance)")
     t.add_argument("--adv-weight", type=float, default=0.0,
                    help="weight of the adversarial + feature-matching loss of waveform discriminators on the "
                         "sampler's sample (flow matching only; speechstream.vocoder.discriminator); 0: no GAN")
@@ -274,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(data)} utterances, {n_params / 1e6:.2f} M parameters, objective "
           f"{'mean flow' if config.mean_flow else 'flow matching'}", flush=True)
 
-    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight, args.phase_weight)
+    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight, args.phase_weight,
+                        args.mel_weight)
     generator.train()
     log = open(args.exp / "train.csv", "a", encoding="utf-8")
     t_start = time.time()

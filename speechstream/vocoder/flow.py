@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .config import SolverConfig, VocoderConfig
 from .phase_loss import phase_loss
-from .waveform_loss import waveform_loss
+from .waveform_loss import frames_to_wave, mel_distance, waveform_loss
 
 VelocityFn = Callable[[Tensor, int, float, float], Tensor]  # (x, k, t, r) -> v
 
@@ -108,13 +108,14 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
                        aux_weight: float = 0.0, sampler_weight: float = 0.0, fm_weight: float = 1.0,
-                       phase_weight: float = 0.0, sample_hook: Callable[[Tensor], Tensor] | None = None
-                       ) -> Tensor:
+                       phase_weight: float = 0.0, mel_weight: float = 0.0,
+                       sample_hook: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> fm_weight x MSE to x1 - x0,
     t ~ U(0, 1); plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
     waveform_loss (at weight 1) of a whole sample: the configured solver run from the prior with gradients,
     so the shipped NFE itself is trained (waveform_loss.py), and phase_weight x the sample's phase_loss
-    (group delay and instantaneous frequency against x1's, phase_loss.py); sample_hook(sample) -> a further
+    (group delay and instantaneous frequency against x1's, phase_loss.py), mel_weight x the log-mel L1 of the
+    sample's waveform against x1's (waveform_loss.mel_distance); sample_hook(sample) -> a further
     term on the sample (frames past the mask zeroed), e.g. a discriminator's (discriminator.py)."""
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     loss = x1.new_zeros(())
@@ -125,7 +126,7 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
         if aux_weight:
             x1_hat = x_t + (1 - t)[:, None, None] * v
             loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
-    if sampler_weight or phase_weight or sample_hook is not None:
+    if sampler_weight or phase_weight or mel_weight or sample_hook is not None:
         b = x1.size(0)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         sample = solve(start_sample(eps, s, config),
@@ -135,6 +136,9 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
             loss = loss + sampler_weight * waveform_loss(_zero_past_end(sample, mask), x1, torch.ones_like(t), config)
         if phase_weight:
             loss = loss + phase_weight * phase_loss(sample, x1, mask)
+        if mel_weight:
+            waves = frames_to_wave(_zero_past_end(sample, mask), config), frames_to_wave(x1, config)
+            loss = loss + mel_weight * mel_distance(*waves).mean()
         if sample_hook is not None:
             loss = loss + sample_hook(_zero_past_end(sample, mask))
     return loss
@@ -178,10 +182,10 @@ def mean_flow_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: Vocod
 
 
 def loss_fn(config: VocoderConfig, aux_weight: float = 0.0, sampler_weight: float = 0.0,
-            fm_weight: float = 1.0, phase_weight: float = 0.0) -> Callable[..., Tensor]:
+            fm_weight: float = 1.0, phase_weight: float = 0.0, mel_weight: float = 0.0) -> Callable[..., Tensor]:
     """The training objective the config implies (the weights: flow matching's terms, see there)."""
     if config.mean_flow:
         return mean_flow_loss
     return functools.partial(flow_matching_loss, aux_weight=aux_weight, sampler_weight=sampler_weight,
-                             fm_weight=fm_weight, phase_weight=phase_weight)
+                             fm_weight=fm_weight, phase_weight=phase_weight, mel_weight=mel_weight)
 

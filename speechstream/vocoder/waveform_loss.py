@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from speechstream.audio.torch_fbank import TorchFbank
+
 from .config import VocoderConfig
 from .metrics import RESOLUTIONS  # (n_fft, hop, win): the evaluation's own
 from .spectral import decode
@@ -46,6 +48,19 @@ def stft_distance(estimate: Tensor, reference: Tensor) -> Tensor:
         sc = (e - r).flatten(1).norm(dim=1) / r.flatten(1).norm(dim=1).clamp_min(EPS)
         total = total + sc + (e.log() - r.log()).abs().flatten(1).mean(dim=1)
     return total / len(RESOLUTIONS)
+
+
+_FBANKS: dict[str, TorchFbank] = {}
+
+
+def mel_distance(estimate: Tensor, reference: Tensor) -> Tensor:
+    """(B, N) waveforms -> (B,) mean |log-mel difference| on the toolkit's Fbank (the frames the vocoder is
+    given, and the evaluation's mel L1): HiFi-GAN's reconstruction term."""
+    key = str(estimate.device)
+    if key not in _FBANKS:
+        _FBANKS[key] = TorchFbank().to(estimate.device)
+    fbank, lengths = _FBANKS[key], torch.full((estimate.size(0),), estimate.size(1), device=estimate.device)
+    return (fbank(estimate, lengths)[0] - fbank(reference, lengths)[0]).abs().flatten(1).mean(dim=1)
 
 
 def waveform_loss(x1_hat: Tensor, x1: Tensor, t: Tensor, config: VocoderConfig) -> Tensor:
