@@ -26,7 +26,7 @@ from speechstream.audio.fbank import FbankConfig
 @dataclass(frozen=True)
 class VtlpConfig:
     max_warp: float = 0.0  # alpha ~ U(1 - max_warp, 1 + max_warp); 0 disables
-    boundary_hz: float = 4800.0  # f_b: where the linear part ends (Jaitly & Hinton's choice for 8 kHz)
+    boundary_hz: float = 4800.0  # f_b: where the linear part ends (Jaitly & Hinton's value)
 
     @property
     def enabled(self) -> bool:
