@@ -8,7 +8,7 @@ import math
 import torch
 
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.flow import flow_matching_loss
+from speechstream.vocoder.flow import LossWeights, flow_matching_loss
 from speechstream.vocoder.phase_loss import anti_wrap, phase_loss
 from speechstream.vocoder.spectral import encode, stft_frames
 
@@ -56,7 +56,7 @@ def test_the_flow_loss_adds_it_for_the_sample() -> None:
     def oracle(x: torch.Tensor, t: torch.Tensor, mel: torch.Tensor, r: torch.Tensor | None) -> torch.Tensor:
         return (x1 - x) / (1 - t)[:, None, None]
 
-    only = dict(fm_weight=0.0, phase_weight=1.0)
+    only = dict(weights=LossWeights(fm=0.0, phase=1.0))
     assert float(flow_matching_loss(oracle, x1, mel, s, CFG, generator=torch.Generator(), **only)) < 1e-3
     zero = lambda x, t, mel, r: torch.zeros_like(x)  # noqa: E731 - the sample stays the prior's noise
     assert float(flow_matching_loss(zero, x1, mel, s, CFG, generator=torch.Generator(), **only)) > 1.0

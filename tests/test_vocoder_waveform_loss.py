@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.flow import flow_matching_loss
+from speechstream.vocoder.flow import LossWeights, flow_matching_loss
 from speechstream.vocoder.metrics import mr_stft_distance
 from speechstream.vocoder.spectral import encode, stft_frames
 from speechstream.vocoder.waveform_loss import frames_to_wave, stft_distance
@@ -51,11 +51,12 @@ def test_the_loss_vanishes_at_the_exact_velocity_and_not_elsewhere() -> None:
     mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
     s = torch.ones(2, x1.size(1), CFG.n_freqs)
     g = torch.Generator().manual_seed(0)
-    assert float(flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=g, aux_weight=1.0)) < 1e-4
+    exact = flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=g, weights=LossWeights(aux=1.0))
+    assert float(exact) < 1e-4
     half = lambda x, t, mel, r: 0.5 * _oracle_net(x1)(x, t, mel, r)  # noqa: E731
     plain = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1)))
     aux = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1),
-                                   aux_weight=1.0))
+                                   weights=LossWeights(aux=1.0)))
     assert aux > plain + 0.05  # the same draws: the waveform term adds the estimate's error
 
 
@@ -69,27 +70,27 @@ def test_the_sampler_loss_vanishes_for_the_exact_velocity_and_not_elsewhere() ->
     for solver in (SolverConfig("euler", 1), SolverConfig("midpoint", 2)):
         cfg = VocoderConfig(solver=solver)
         exact = float(flow_matching_loss(_oracle_net(x1), x1, mel, s, cfg, generator=torch.Generator().manual_seed(0),
-                                         sampler_weight=1.0))
+                                         weights=LossWeights(sampler=1.0)))
         assert exact < 1e-4, (solver, exact)
         half = lambda x, t, mel, r: 0.5 * _oracle_net(x1)(x, t, mel, r)  # noqa: E731
         plain = float(flow_matching_loss(half, x1, mel, s, cfg, generator=torch.Generator().manual_seed(1)))
         sampled = float(flow_matching_loss(half, x1, mel, s, cfg, generator=torch.Generator().manual_seed(1),
-                                           sampler_weight=1.0))
+                                           weights=LossWeights(sampler=1.0)))
         assert sampled > plain + 0.05
 
 
 
 def test_without_the_velocity_mse_only_the_sample_counts() -> None:
-    """fm_weight 0 (aux 0): the loss is the sampler's waveform loss alone, zero for the exact velocity and
+    """fm 0 (aux 0): the loss is the sampler's waveform loss alone, zero for the exact velocity and
     the same whatever the MSE would have been."""
     x1 = encode(stft_frames(_noise(6400), CFG), CFG)
     mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
     s = torch.ones(2, x1.size(1), CFG.n_freqs)
-    only = dict(fm_weight=0.0, sampler_weight=1.0)
+    only = dict(weights=LossWeights(fm=0.0, sampler=1.0))
     assert float(flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=torch.Generator(), **only)) < 1e-4
     half = lambda x, t, mel, r: 0.5 * _oracle_net(x1)(x, t, mel, r)  # noqa: E731
     both = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1),
-                                    sampler_weight=1.0))
+                                    weights=LossWeights(sampler=1.0)))
     alone = float(flow_matching_loss(half, x1, mel, s, CFG, generator=torch.Generator().manual_seed(1), **only))
     assert 0.05 < alone < both
 
@@ -113,7 +114,7 @@ def test_the_flow_loss_adds_the_mel_term_for_the_sample() -> None:
     x1 = encode(stft_frames(_noise(6400), CFG), CFG)
     mel = torch.zeros(2, x1.size(1) + CFG.lookahead_frames, 80)
     s = torch.ones(2, x1.size(1), CFG.n_freqs)
-    only = dict(fm_weight=0.0, mel_weight=1.0)
+    only = dict(weights=LossWeights(fm=0.0, mel=1.0))
     assert float(flow_matching_loss(_oracle_net(x1), x1, mel, s, CFG, generator=torch.Generator(), **only)) < 1e-3
     zero = lambda x, t, mel, r: torch.zeros_like(x)  # noqa: E731 - the sample stays the prior's noise
     assert float(flow_matching_loss(zero, x1, mel, s, CFG, generator=torch.Generator(), **only)) > 0.5

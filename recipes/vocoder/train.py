@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     from speechstream.train.checkpoint import (checkpoint_extras, latest_checkpoint, load_checkpoint,
                                                load_train_state, save_checkpoint)
     from speechstream.vocoder.config import VocoderConfig
-    from speechstream.vocoder.flow import loss_fn
+    from speechstream.vocoder.flow import LossWeights, loss_fn
     from speechstream.vocoder.generator import FlowGenerator
 
     torch.set_num_threads(args.num_threads)
@@ -277,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(data)} utterances, {n_params / 1e6:.2f} M parameters, objective "
           f"{'mean flow' if config.mean_flow else 'flow matching'}", flush=True)
 
-    objective = loss_fn(config, args.aux_weight, args.sampler_weight, args.fm_weight, args.phase_weight,
-                        args.mel_weight)
+    weights = LossWeights(fm=args.fm_weight, aux=args.aux_weight, sampler=args.sampler_weight,
+                          mel=args.mel_weight, phase=args.phase_weight)
+    objective = loss_fn(config, weights)
     generator.train()
     log = open(args.exp / "train.csv", "a", encoding="utf-8")
     t_start = time.time()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -105,42 +106,54 @@ def _masked_mean(err: Tensor, mask: Tensor | None) -> Tensor:
     return (err * m).sum() / (m.sum() * err.size(-1)).clamp_min(1.0)
 
 
+@dataclass(frozen=True)
+class LossWeights:
+    """The terms of the flow-matching objective; all but the first act on a whole sample of the configured
+    solver, run from the prior with gradients, so the shipped NFE itself is trained."""
+
+    fm: float = 1.0  # velocity MSE to x1 - x0 at t ~ U(0, 1)
+    aux: float = 0.0  # waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v (waveform_loss.py)
+    sampler: float = 0.0  # waveform_loss of the sample, at weight 1
+    mel: float = 0.0  # log-mel L1 of the sample's waveform (waveform_loss.mel_distance)
+    phase: float = 0.0  # group delay + instantaneous frequency against x1's (phase_loss.py)
+
+    @property
+    def needs_sample(self) -> bool:
+        return bool(self.sampler or self.mel or self.phase)
+
+
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
-                       aux_weight: float = 0.0, sampler_weight: float = 0.0, fm_weight: float = 1.0,
-                       phase_weight: float = 0.0, mel_weight: float = 0.0,
+                       weights: LossWeights = LossWeights(),
                        sample_hook: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> fm_weight x MSE to x1 - x0,
-    t ~ U(0, 1); plus aux_weight x waveform_loss of the one-step estimate x1_hat = x_t + (1 - t) v, and sampler_weight x
-    waveform_loss (at weight 1) of a whole sample: the configured solver run from the prior with gradients,
-    so the shipped NFE itself is trained (waveform_loss.py), and phase_weight x the sample's phase_loss
-    (group delay and instantaneous frequency against x1's, phase_loss.py), mel_weight x the log-mel L1 of the
-    sample's waveform against x1's (waveform_loss.mel_distance); sample_hook(sample) -> a further
-    term on the sample (frames past the mask zeroed), e.g. a discriminator's (discriminator.py)."""
+    """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> the weighted terms of
+    LossWeights, plus sample_hook(sample) when given: a further term on the sample (frames past the mask
+    zeroed), e.g. a discriminator's (adversary.py)."""
+    w = weights
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     loss = x1.new_zeros(())
-    if fm_weight or aux_weight:
+    if w.fm or w.aux:
         x_t, target = _path(x1, s, config, t, generator)
         v = net(x_t, t, mel, None)
-        loss = fm_weight * _masked_mean((v - target).square(), mask)
-        if aux_weight:
+        loss = w.fm * _masked_mean((v - target).square(), mask)
+        if w.aux:
             x1_hat = x_t + (1 - t)[:, None, None] * v
-            loss = loss + aux_weight * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
-    if sampler_weight or phase_weight or mel_weight or sample_hook is not None:
+            loss = loss + w.aux * waveform_loss(_zero_past_end(x1_hat, mask), x1, t, config)
+    if w.needs_sample or sample_hook is not None:
         b = x1.size(0)
         eps = torch.randn(x1.shape, generator=generator, device=x1.device)
         sample = solve(start_sample(eps, s, config),
                        lambda x, k, tt, r: net(x, torch.full((b,), tt, device=x.device), mel, None),
                        config.solver, False)
-        if sampler_weight:
-            loss = loss + sampler_weight * waveform_loss(_zero_past_end(sample, mask), x1, torch.ones_like(t), config)
-        if phase_weight:
-            loss = loss + phase_weight * phase_loss(sample, x1, mask)
-        if mel_weight:
-            waves = frames_to_wave(_zero_past_end(sample, mask), config), frames_to_wave(x1, config)
-            loss = loss + mel_weight * mel_distance(*waves).mean()
+        sample = _zero_past_end(sample, mask)
+        if w.sampler:
+            loss = loss + w.sampler * waveform_loss(sample, x1, torch.ones_like(t), config)
+        if w.mel:
+            loss = loss + w.mel * mel_distance(frames_to_wave(sample, config), frames_to_wave(x1, config)).mean()
+        if w.phase:
+            loss = loss + w.phase * phase_loss(sample, x1, mask)
         if sample_hook is not None:
-            loss = loss + sample_hook(_zero_past_end(sample, mask))
+            loss = loss + sample_hook(sample)
     return loss
 
 
@@ -181,11 +194,8 @@ def mean_flow_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: Vocod
     return (weight * per_item).mean()
 
 
-def loss_fn(config: VocoderConfig, aux_weight: float = 0.0, sampler_weight: float = 0.0,
-            fm_weight: float = 1.0, phase_weight: float = 0.0, mel_weight: float = 0.0) -> Callable[..., Tensor]:
-    """The training objective the config implies (the weights: flow matching's terms, see there)."""
+def loss_fn(config: VocoderConfig, weights: LossWeights = LossWeights()) -> Callable[..., Tensor]:
+    """The training objective the config implies (weights: flow matching's terms)."""
     if config.mean_flow:
         return mean_flow_loss
-    return functools.partial(flow_matching_loss, aux_weight=aux_weight, sampler_weight=sampler_weight,
-                             fm_weight=fm_weight, phase_weight=phase_weight, mel_weight=mel_weight)
-
+    return functools.partial(flow_matching_loss, weights=weights)
