@@ -57,6 +57,7 @@ class ASRModel(nn.Module):
             return {"ctc": ctc, "rnnt": torch.zeros_like(ctc), "total": ctc}
         pred = self.predictor(targets)  # (B, U + 1, Dp)
         logits = self.joiner(enc[:, :, None], pred[:, None])  # (B, T', U + 1, V)
-        rnnt = taf.rnnt_loss(logits, targets.int(), enc_lens.int(), target_lens.int(), blank=blank,
+        # torchaudio's kernel takes float32 / float16 only: under bf16 autocast the joint comes out bf16
+        rnnt = taf.rnnt_loss(logits.float(), targets.int(), enc_lens.int(), target_lens.int(), blank=blank,
                              reduction="mean")
         return {"ctc": ctc, "rnnt": rnnt, "total": w * ctc + (1.0 - w) * rnnt}
