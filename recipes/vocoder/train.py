@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         s = generator.prior(mel[:, : args.segment_frames])
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
-        extra = {"sample_hook": gan.generator_term(x1, config)} if gan else {}
+        extra = {"sample_hook": gan.generator_term} if gan else {}
         loss = objective(generator.net, x1, mel, s, config, mask=mask, generator=g, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,24 +1,21 @@
 """The GAN half of a vocoder training step (torch, training only): discriminators, their optimizer, and the
 two calls around the generator's update.
 
-    hook = adversary.generator_term(x1, config)   # the flow loss calls it on the sampler's sample (frames)
-    loss = flow_matching_loss(..., sample_hook=hook); loss.backward(); opt.step()
-    d_loss = adversary.update()                   # the critics, on that sample detached vs the real audio
+    loss = flow_matching_loss(..., sample_hook=adversary.generator_term)   # on the sample's waveform
+    loss.backward(); opt.step()
+    d_loss = adversary.update()   # the critics, on that sample detached vs the real audio
 
-Shapes: B batch, T frames, X frame channels, N samples.
+Shapes: B batch, N samples.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .config import VocoderConfig
 from .discriminator import Discriminators, discriminator_loss, generator_loss
-from .waveform_loss import frames_to_wave
 
 
 @dataclass(frozen=True)
@@ -37,30 +34,26 @@ class Adversary:
         self.disc = Discriminators()
         self.opt = torch.optim.AdamW(self.disc.parameters(), lr=config.lr, betas=(0.8, 0.99),
                                      weight_decay=config.weight_decay)
-        self._waves: tuple[Tensor, Tensor] | None = None  # (real, generated) of the last hook call
+        self._waves: tuple[Tensor, Tensor] | None = None  # (real, generated) of the last generator_term
 
     def extras(self) -> dict:
         """What a checkpoint stores besides the generator (speechstream.train.checkpoint)."""
         return {"discriminator": (self.disc, self.opt)}
 
-    def generator_term(self, x1: Tensor, config: VocoderConfig) -> Callable[[Tensor], Tensor]:
-        """x1 (B, T, X) true frames -> hook(sample (B, T, X)) -> the generator's adversarial loss."""
-        n, c = self.config.items, self.config
-
-        def hook(sample: Tensor) -> Tensor:
-            fake = frames_to_wave(sample[:n], config)  # (n, N)
-            with torch.no_grad():
-                real = frames_to_wave(x1[:n], config)
-                real_out = self.disc(real)
-            self._waves = (real, fake.detach())
-            adv, fm = generator_loss(real_out, self.disc(fake))
-            return c.weight * (adv + c.feature_weight * fm)
-        return hook
+    def generator_term(self, fake: Tensor, real: Tensor) -> Tensor:
+        """The sample_hook of flow_matching_loss: generated and real waveforms (B, N) -> the generator's
+        adversarial loss on the first `items` of them (their waveforms kept for update)."""
+        fake, real = fake[: self.config.items], real[: self.config.items].detach()
+        with torch.no_grad():
+            real_out = self.disc(real)
+        self._waves = (real, fake.detach())
+        adv, fm = generator_loss(real_out, self.disc(fake))
+        return self.config.weight * (adv + self.config.feature_weight * fm)
 
     def update(self) -> float:
         """One critic update on the waveforms of the last hook call; returns its loss."""
         if self._waves is None:
-            raise RuntimeError("update() before the generator's loss called the hook")
+            raise RuntimeError("update() before the generator's loss called generator_term")
         real, fake = self._waves
         self.opt.zero_grad(set_to_none=True)  # also drops what the generator's backward left here
         loss = discriminator_loss(self.disc(real), self.disc(fake))

@@ -30,6 +30,15 @@ Output = tuple[Tensor, list[Tensor]]  # logits (B, ...), feature maps
 SLOPE = 0.1  # leaky ReLU
 
 
+def _conv_stack(convs: nn.ModuleList, head: nn.Module, x: Tensor) -> Output:
+    """x (B, C, H, W) through leaky-ReLU convs, keeping each layer's map -> (head logits flattened, maps)."""
+    feats = []
+    for conv in convs:
+        x = fn.leaky_relu(conv(x), SLOPE)
+        feats.append(x)
+    return head(x).flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     def __init__(self, period: int, channels: tuple[int, ...] = (16, 32, 64, 128), kernel: int = 5) -> None:
         super().__init__()
@@ -46,11 +55,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (-n) % self.period
         x = fn.pad(wave, (0, pad), mode="reflect" if pad < n else "constant")
         x = x.view(b, 1, -1, self.period)  # (B, 1, N / P, P)
-        feats = []
-        for conv in self.convs:
-            x = fn.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        return self.head(x).flatten(1), feats
+        return _conv_stack(self.convs, self.head, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -70,11 +75,7 @@ class ResolutionDiscriminator(nn.Module):
         spec = torch.stft(wave, self.n_fft, self.hop, self.win, window=self.window, center=True,
                           return_complex=True)
         x = torch.log((spec.real.square() + spec.imag.square()).clamp_min(1e-10)).mul(0.5)[:, None]  # (B, 1, F', T')
-        feats = []
-        for conv in self.convs:
-            x = fn.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        return self.head(x).flatten(1), feats
+        return _conv_stack(self.convs, self.head, x)
 
 
 class Discriminators(nn.Module):

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .config import SolverConfig, VocoderConfig
 from .phase_loss import phase_loss
-from .waveform_loss import frames_to_wave, mel_distance, waveform_loss
+from .waveform_loss import frames_to_wave, mel_distance, stft_distance, waveform_loss
 
 VelocityFn = Callable[[Tensor, int, float, float], Tensor]  # (x, k, t, r) -> v
 
@@ -125,10 +125,10 @@ class LossWeights:
 def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: VocoderConfig,
                        mask: Tensor | None = None, generator: torch.Generator | None = None,
                        weights: LossWeights = LossWeights(),
-                       sample_hook: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+                       sample_hook: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
     """x1 (B, T, X) target frames, mel (B, T + L, M), s (B, T, F) envelope -> the weighted terms of
-    LossWeights, plus sample_hook(sample) when given: a further term on the sample (frames past the mask
-    zeroed), e.g. a discriminator's (adversary.py)."""
+    LossWeights, plus sample_hook(fake, real) when given: a further term on the waveforms (B, N) of the sample
+    (frames past the mask zeroed) and of x1, e.g. a discriminator's (adversary.py)."""
     w = weights
     t = torch.rand(x1.size(0), generator=generator, device=x1.device)
     loss = x1.new_zeros(())
@@ -146,14 +146,16 @@ def flow_matching_loss(net: NetFn, x1: Tensor, mel: Tensor, s: Tensor, config: V
                        lambda x, k, tt, r: net(x, torch.full((b,), tt, device=x.device), mel, None),
                        config.solver, False)
         sample = _zero_past_end(sample, mask)
-        if w.sampler:
-            loss = loss + w.sampler * waveform_loss(sample, x1, torch.ones_like(t), config)
-        if w.mel:
-            loss = loss + w.mel * mel_distance(frames_to_wave(sample, config), frames_to_wave(x1, config)).mean()
         if w.phase:
             loss = loss + w.phase * phase_loss(sample, x1, mask)
-        if sample_hook is not None:
-            loss = loss + sample_hook(sample)
+        if w.sampler or w.mel or sample_hook is not None:  # the waveform terms share one ISTFT of each
+            fake, real = frames_to_wave(sample, config), frames_to_wave(x1, config)
+            if w.sampler:
+                loss = loss + w.sampler * stft_distance(fake, real).mean()
+            if w.mel:
+                loss = loss + w.mel * mel_distance(fake, real).mean()
+            if sample_hook is not None:
+                loss = loss + sample_hook(fake, real)
     return loss
 
 

@@ -1,4 +1,5 @@
-"""An auxiliary training loss on the waveform the flow's one-step estimate makes (torch, training only).
+"""Training losses on the waveforms the vocoder's frames overlap-add into (torch, training only): the STFT
+distance of the one-step estimate or of a whole sample, and the log-mel distance.
 
 Shapes: B batch, T frames, X = 2F frame channels, F bins, N samples.
 
