@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -172,6 +173,22 @@ def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
     _recipe("plot").main(["--exp", str(exp)])
     assert (exp / "curves.png").is_file()
     _check_evaluate(exp / "model", corpus.parent, tmp_path / "eval")
+    _check_init_from(train, args, exp / "model", tmp_path / "finetune")
+
+
+def _check_init_from(train, args: list[str], model: Path, exp: Path) -> None:
+    """--init-from starts a fresh run from a model dir: its tokenizer, config and weights (at learning rate 0
+    the updates change nothing, so the exported model must equal the one it started from)."""
+    from safetensors.numpy import load_file
+
+    args = args[:args.index("--exp")] + ["--exp", str(exp)] + args[args.index("--exp") + 2:]
+    args += ["--init-from", str(model), "--peak-lr", "0", "--d-model", "48"]
+    assert train.main(args) == 0
+    assert (exp / "tokenizer" / "tokens.txt").read_text() == (model / "tokens.txt").read_text()
+    before, after = load_file(model / "model.safetensors"), load_file(exp / "model" / "model.safetensors")
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
 
 
 def _check_evaluate(model: Path, raw: Path, out: Path) -> None:

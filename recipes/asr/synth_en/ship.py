@@ -38,6 +38,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--corpus", type=Path, default=Path("/work/data/synth_en"), help="for summary.json")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--int8-tolerance", type=float, default=0.3, help="WER points int8 may cost")
+    p.add_argument("--history", type=Path, help="markdown on how the run went (phases, commands), for the card")
     return p.parse_args(argv)
 
 
@@ -52,16 +53,17 @@ def int8_holds(rows: list[dict], tolerance: float) -> tuple[bool, float | None]:
 
 
 def training_summary(exp: Path) -> dict[str, float]:
-    """Steps, audio hours seen and wall hours of training, from train.csv (one row per update)."""
+    """Steps (and those with the RNN-T loss), audio hours seen and wall hours of training, from train.csv
+    (one row per update)."""
     with (exp / "train.csv").open() as f:
         rows = list(csv.DictReader(f))
     wall_s = sum(float(r["step_s"]) for r in rows)
-    return {"steps": int(rows[-1]["step"]), "audio_hours": sum(float(r["batch_audio_s"]) for r in rows) / 3600,
-            "wall_hours": wall_s / 3600}
+    return {"steps": int(rows[-1]["step"]), "rnnt_steps": sum(float(r["rnnt"]) != 0 for r in rows),
+            "audio_hours": sum(float(r["batch_audio_s"]) for r in rows) / 3600, "wall_hours": wall_s / 3600}
 
 
 def model_card(config: dict, results_md: str, train: dict[str, float], corpus: dict,
-               precision: str, int8_diff: float | None) -> str:
+               precision: str, int8_diff: float | None, history: str = "") -> str:
     enc = config["model"]["encoder"]
     splits = corpus.get("splits", {})
     data = ", ".join(f"{name} {s['hours']:.1f} h / {s['speakers']} speakers / {s['persons']} persons"
@@ -83,8 +85,9 @@ Debian main voices (espeak-ng, flite, festival) reading WordNet examples, fortun
 augmented (reverberation, telephone band, noise, gain). {data}. Test voices and sentences are held out.
 
 ## Training
-{train['steps']} updates, {train['audio_hours']:.0f} audio hours seen, {train['wall_hours']:.1f} wall hours on 2 CPU cores.
-
+{train['steps']} updates ({train['rnnt_steps']} of them with the RNN-T loss, the rest CTC alone), {train['audio_hours']:.0f} audio
+hours seen, {train['wall_hours']:.1f} wall hours on 2 CPU cores.
+{history}
 ## Results
 {results_md.split(chr(10), 1)[1].strip()}
 
@@ -117,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     corpus = json.loads(corpus_summary.read_text()) if corpus_summary.is_file() else {}
     config = json.loads((args.model / "config.json").read_text())
     results_md = (args.eval / "RESULTS.md").read_text()
+    history = "\n" + args.history.read_text().strip() + "\n" if args.history else ""
     card = model_card(config, results_md, training_summary(args.exp), corpus,
-                      "int8" if holds else "fp32", diff)
+                      "int8" if holds else "fp32", diff, history)
     (args.out / "MODEL_CARD.md").write_text(card)
     shutil.copyfile(args.eval / "RESULTS.md", args.out / "RESULTS.md")
     print(f"wrote {args.out}: {len(names) + 2} files, {size_mb:.1f} MB, runtime graphs {'int8' if holds else 'fp32'}")
