@@ -139,3 +139,15 @@ def test_gan_run_resumes_exactly_with_its_discriminator(wav_dir: Path, tmp_path:
     assert da.keys() == db.keys() and all(torch.equal(da[k], db[k]) for k in da)
     lines = (tmp_path / "straight" / "train.csv").read_text().splitlines()
     assert all(len(line.split(",")) == 5 and float(line.split(",")[4]) > 0 for line in lines)  # the critic's loss
+
+
+def test_init_from_starts_at_the_model_dirs_weights(wav_dir: Path, tmp_path: Path) -> None:
+    """--init-from on a fresh exp: the model dir's config (the model flags are ignored) and weights; at
+    learning rate 0 the first checkpoint still holds exactly those weights."""
+    from speechstream.vocoder.model_dir import load_generator
+
+    model = tmp_path / "model"
+    _run(wav_dir, tmp_path / "first", "--max-steps", "2", "--export-model-dir", str(model))
+    _run(wav_dir, tmp_path / "second", "--init-from", str(model), "--lr", "0", "--d-model", "24")
+    start, after = load_generator(model).state_dict(), _final(tmp_path / "second")
+    assert all(torch.equal(v, after[k]) for k, v in start.items())

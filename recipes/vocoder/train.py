@@ -21,6 +21,9 @@ checkpoint; training options come from the command line. --export-onnx writes ex
 config.json, model.safetensors, generator.onnx at the model's default solver, and a MODEL_CARD.md stub if DIR has
 none), the format `speechstream vocode` and `speechstream bench vocoder` read. Without --wav-dir / --manifest it
 only exports; with them it trains first.
+
+--init-from DIR starts a fresh exp from such a directory (its config and weights, a new optimizer): how a run
+continues on a machine that kept none of its checkpoints.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "synth_en marks them aug.clean = false); by default only clean speech")
     m = p.add_argument_group("model (fresh runs only)")
     m.add_argument("--tiny", action="store_true", help="VocoderConfig.tiny(): a test-size model")
+    m.add_argument("--init-from", type=Path, metavar="DIR",
+                   help="start from a vocoder model dir (its config and weights; a new optimizer)")
     m.add_argument("--d-model", type=int)
     m.add_argument("--num-layers", type=int)
     m.add_argument("--cond-layers", type=int)
@@ -251,9 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.num_threads)
     ckpt_root = args.exp / "checkpoints"
     ckpt = latest_checkpoint(ckpt_root)
-    config = VocoderConfig.from_dict(load_train_state(ckpt)["config"]) if ckpt else make_config(args)
     torch.manual_seed(args.seed)
-    generator = FlowGenerator(config)
+    if ckpt is None and args.init_from is not None:
+        from speechstream.vocoder.model_dir import load_generator
+
+        generator = load_generator(args.init_from).train()
+        config = generator.config
+    else:
+        config = VocoderConfig.from_dict(load_train_state(ckpt)["config"]) if ckpt else make_config(args)
+        generator = FlowGenerator(config)
     opt = torch.optim.AdamW(generator.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay)
     if args.adv_weight and config.mean_flow:
         raise SystemExit("--adv-weight works with flow matching, not --mean-flow")
