@@ -173,7 +173,22 @@ def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
     _recipe("plot").main(["--exp", str(exp)])
     assert (exp / "curves.png").is_file()
     _check_evaluate(exp / "model", corpus.parent, tmp_path / "eval")
+    _check_ship(exp, tmp_path / "eval", tmp_path)
     _check_init_from(train, args, exp / "model", tmp_path / "finetune")
+
+
+def _check_ship(exp: Path, eval_dir: Path, tmp: Path) -> None:
+    """ship.py: the full set (fp32 graphs here: no int8 was scored) or the weights alone, each with a card
+    that counts the run's updates."""
+    updates = len((exp / "train.csv").read_text().splitlines()) - 1
+    full = {"ctc.onnx", "encoder.onnx", "predictor.onnx", "joiner.onnx"}
+    for extra, graphs in (([], full), (["--weights-only"], set())):
+        out = tmp / f"shipped{len(extra)}"
+        assert _recipe("ship").main(["--model", str(exp / "model"), "--eval", str(eval_dir), "--exp", str(exp),
+                                     "--corpus", str(tmp), "--out", str(out), *extra]) == 0
+        assert {f.name for f in out.glob("*.onnx")} == graphs
+        assert {"config.json", "model.safetensors", "tokens.txt", "MODEL_CARD.md"} <= {f.name for f in out.iterdir()}
+        assert f"{updates} updates" in (out / "MODEL_CARD.md").read_text()
 
 
 def _check_init_from(train, args: list[str], model: Path, exp: Path) -> None:

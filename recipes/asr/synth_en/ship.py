@@ -8,7 +8,7 @@ the measurements (never typed in).
     # 2. score it (RESULTS.md + results.json); --int8 scores the quantized graphs too
     python recipes/asr/synth_en/evaluate.py --model EXP/model --int8 --pocketsphinx --out EXP/eval \
         --cuts /work/data/synth_en_fbank/cuts_test.jsonl.gz /work/data/synth_en_fbank/cuts_test_aug.jsonl.gz
-    # 3. ship
+    # 3. ship (--weights-only: the weights to continue from, models/asr_en_wip, scored but without graphs)
     python recipes/asr/synth_en/ship.py --model EXP/model --eval EXP/eval --exp EXP --out models/asr_en
 
 The runtime graphs ship as int8 when, for every split and look-ahead, int8 greedy decoding costs at most
@@ -39,6 +39,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--int8-tolerance", type=float, default=0.3, help="WER points int8 may cost")
     p.add_argument("--history", type=Path, help="markdown on how the run went (phases, commands), for the card")
+    p.add_argument("--weights-only", action="store_true",
+                   help="a run's newest weights to continue from (--init-from): no ONNX graphs, scored anyway")
     return p.parse_args(argv)
 
 
@@ -62,13 +64,20 @@ def training_summary(exp: Path) -> dict[str, float]:
             "audio_hours": sum(float(r["batch_audio_s"]) for r in rows) / 3600, "wall_hours": wall_s / 3600}
 
 
+def graphs_line(precision: str | None, int8_diff: float | None) -> str:
+    if precision is None:
+        return "Weights only, no ONNX graphs: `speechstream export DIR --int8` writes them."
+    int8 = "not scored" if int8_diff is None else f"worst int8 - fp32 difference {int8_diff:+.2f} WER points"
+    return (f"Runtime graphs shipped as **{precision}** ({int8}); `ctc.onnx` is fp32 (sherpa-onnx's NeMo CTC "
+            "contract).")
+
+
 def model_card(config: dict, results_md: str, train: dict[str, float], corpus: dict,
-               precision: str, int8_diff: float | None, history: str = "") -> str:
+               precision: str | None, int8_diff: float | None, history: str = "") -> str:
     enc = config["model"]["encoder"]
     splits = corpus.get("splits", {})
     data = ", ".join(f"{name} {s['hours']:.1f} h / {s['speakers']} speakers / {s['persons']} persons"
                      for name, s in splits.items())
-    int8 = "not scored" if int8_diff is None else f"worst int8 - fp32 difference {int8_diff:+.2f} WER points"
     return f"""# asr_en: streaming English ASR (cache-aware Conformer, CTC + RNN-T)
 
 Trained by `recipes/asr/synth_en` on synthetic speech only; this card is written by `ship.py` from the
@@ -78,15 +87,15 @@ measurements.
 - Conformer encoder: {enc['num_layers']} layers, d_model {enc['d_model']}, {enc['num_heads']} heads, ff x{enc['ff_mult']},
   conv kernel {enc['conv_kernel']}, {enc['subsampling_factor']}x subsampling; look-aheads (left, right) in encoder frames:
   {enc['att_contexts']} (default index {enc['default_att_context']}); vocabulary {config['model']['vocab_size']} (BPE + blank).
-- Runtime graphs shipped as **{precision}** ({int8}); `ctc.onnx` is fp32 (sherpa-onnx's NeMo CTC contract).
+- {graphs_line(precision, int8_diff)}
 
 ## Data
 Debian main voices (espeak-ng, flite, festival) reading WordNet examples, fortunes and the World English Bible,
 augmented (reverberation, telephone band, noise, gain). {data}. Test voices and sentences are held out.
 
 ## Training
-{train['steps']} updates ({train['rnnt_steps']} of them with the RNN-T loss, the rest CTC alone), {train['audio_hours']:.0f} audio
-hours seen, {train['wall_hours']:.1f} wall hours on 2 CPU cores.
+{train['steps']} updates ({train['rnnt_steps']} of them with the RNN-T loss, the rest CTC alone),
+{train['audio_hours']:.0f} audio hours seen, {train['wall_hours']:.1f} wall hours on 2 CPU cores.
 {history}
 ## Results
 {results_md.split(chr(10), 1)[1].strip()}
@@ -103,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     holds, diff = int8_holds(rows, args.int8_tolerance)
     suffix = ".int8.onnx" if holds else ".onnx"
     names = [n for n in ALWAYS if (args.model / n).is_file()] + [g + suffix for g in GRAPHS]
+    precision = "int8" if holds else "fp32"
+    if args.weights_only:
+        names, precision = [n for n in ALWAYS if n != "ctc.onnx" and (args.model / n).is_file()], None
     missing = [n for n in names if not (args.model / n).is_file()]
     if missing:
         print(f"{args.model} lacks {missing} (run `speechstream export {args.model} --int8`)", file=sys.stderr)
@@ -121,11 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((args.model / "config.json").read_text())
     results_md = (args.eval / "RESULTS.md").read_text()
     history = "\n" + args.history.read_text().strip() + "\n" if args.history else ""
-    card = model_card(config, results_md, training_summary(args.exp), corpus,
-                      "int8" if holds else "fp32", diff, history)
+    card = model_card(config, results_md, training_summary(args.exp), corpus, precision, diff, history)
     (args.out / "MODEL_CARD.md").write_text(card)
     shutil.copyfile(args.eval / "RESULTS.md", args.out / "RESULTS.md")
-    print(f"wrote {args.out}: {len(names) + 2} files, {size_mb:.1f} MB, runtime graphs {'int8' if holds else 'fp32'}")
+    print(f"wrote {args.out}: {len(names) + 2} files, {size_mb:.1f} MB, runtime graphs {precision or 'none'}")
     return 0
 
 
