@@ -6,6 +6,7 @@ dropout are all replayed)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -200,6 +201,9 @@ def _check_init_from(train, args: list[str], model: Path, exp: Path) -> None:
     args += ["--init-from", str(model), "--peak-lr", "0", "--d-model", "48"]
     assert train.main(args) == 0
     assert (exp / "tokenizer" / "tokens.txt").read_text() == (model / "tokens.txt").read_text()
+    lineage = json.loads((exp / "model" / "training.json").read_text())["init_from"]
+    assert lineage["model_dir"] == str(model)
+    assert lineage["step"] == json.loads((model / "training.json").read_text())["step"]
     before, after = load_file(model / "model.safetensors"), load_file(exp / "model" / "model.safetensors")
     assert before.keys() == after.keys()
     for name, value in before.items():
@@ -209,8 +213,6 @@ def _check_init_from(train, args: list[str], model: Path, exp: Path) -> None:
 def _check_evaluate(model: Path, raw: Path, out: Path) -> None:
     """evaluate.py through the ONNX runtime on the recipe's own model: rows per look-ahead, the per-voice
     block (one speaker here, so it must repeat the split's score) and the table."""
-    import json
-
     from speechstream.runtime.export import export_model_dir
 
     if not (model / "encoder.onnx").is_file():

@@ -72,13 +72,23 @@ def graphs_line(precision: str | None, int8_diff: float | None) -> str:
             "contract).")
 
 
+def lineage(training: dict) -> str:
+    """The runs a model was fine-tuned from (training.json's nested `init_from`), newest first."""
+    lines, prior = [], training.get("init_from")
+    while prior:
+        lines.append(f"- started from `{prior['model_dir']}`: {prior.get('step', '?')} updates, "
+                     f"{prior.get('audio_hours_seen', 0):.0f} audio hours seen")
+        prior = prior.get("init_from")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def model_card(config: dict, results_md: str, train: dict[str, float], corpus: dict,
-               precision: str | None, int8_diff: float | None, history: str = "") -> str:
+               precision: str | None, int8_diff: float | None, history: str = "", name: str = "asr_en") -> str:
     enc = config["model"]["encoder"]
     splits = corpus.get("splits", {})
     data = ", ".join(f"{name} {s['hours']:.1f} h / {s['speakers']} speakers / {s['persons']} persons"
                      for name, s in splits.items())
-    return f"""# asr_en: streaming English ASR (cache-aware Conformer, CTC + RNN-T)
+    return f"""# {name}: streaming English ASR (cache-aware Conformer, CTC + RNN-T)
 
 Trained by `recipes/asr/synth_en` on synthetic speech only; this card is written by `ship.py` from the
 measurements.
@@ -133,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((args.model / "config.json").read_text())
     results_md = (args.eval / "RESULTS.md").read_text()
     history = "\n" + args.history.read_text().strip() + "\n" if args.history else ""
-    card = model_card(config, results_md, training_summary(args.exp), corpus, precision, diff, history)
+    training_json = args.model / "training.json"
+    if training_json.is_file():
+        history = lineage(json.loads(training_json.read_text())) + history
+    card = model_card(config, results_md, training_summary(args.exp), corpus, precision, diff, history, args.out.name)
     (args.out / "MODEL_CARD.md").write_text(card)
     shutil.copyfile(args.eval / "RESULTS.md", args.out / "RESULTS.md")
     print(f"wrote {args.out}: {len(names) + 2} files, {size_mb:.1f} MB, runtime graphs {precision or 'none'}")

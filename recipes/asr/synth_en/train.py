@@ -198,6 +198,8 @@ def export(args: argparse.Namespace) -> int:
     save_model_dir(model, str(args.export_model_dir), str(args.exp / "tokenizer"), feature_config=FbankConfig())
     meta = {"checkpoints": [c.name for c in chosen], "step": state["step"], "epoch": state["epoch"],
             "audio_hours_seen": state["audio_seconds"] / 3600}
+    if (args.exp / "init_from.json").is_file():
+        meta["init_from"] = json.loads((args.exp / "init_from.json").read_text())
     (args.export_model_dir / "training.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"wrote {args.export_model_dir} from {', '.join(c.name for c in chosen)}")
     return 0
@@ -246,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model_dir(str(args.init_from))
         model = model[0] if isinstance(model, tuple) else model
         config = model.config
+        if dist_info.is_main:  # the lineage: exported model dirs and their cards carry it on
+            prior = args.init_from / "training.json"
+            lineage = {"model_dir": str(args.init_from), **(json.loads(prior.read_text()) if prior.is_file() else {})}
+            args.exp.mkdir(parents=True, exist_ok=True)
+            (args.exp / "init_from.json").write_text(json.dumps(lineage, indent=1) + "\n")
     else:
         config = model_config(args, tokenizer.vocab_size)
         torch.manual_seed(args.seed)  # the same initial weights on every rank and every fresh run
