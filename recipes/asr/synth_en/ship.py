@@ -120,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args(argv)
     rows = json.loads((args.eval / "results.json").read_text())
     holds, diff = int8_holds(rows, args.int8_tolerance)
-    suffix = ".int8.onnx" if holds else ".onnx"
-    names = [n for n in ALWAYS if (args.model / n).is_file()] + [g + suffix for g in GRAPHS]
-    precision = "int8" if holds else "fp32"
     if args.weights_only:
         names, precision = [n for n in ALWAYS if n != "ctc.onnx" and (args.model / n).is_file()], None
+    else:
+        precision = "int8" if holds else "fp32"
+        suffix = ".int8.onnx" if holds else ".onnx"
+        names = [n for n in ALWAYS if (args.model / n).is_file()] + [g + suffix for g in GRAPHS]
     missing = [n for n in names if not (args.model / n).is_file()]
     if missing:
         print(f"{args.model} lacks {missing} (run `speechstream export {args.model} --int8`)", file=sys.stderr)
