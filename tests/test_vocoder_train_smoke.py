@@ -151,3 +151,19 @@ def test_init_from_starts_at_the_model_dirs_weights(wav_dir: Path, tmp_path: Pat
     _run(wav_dir, tmp_path / "second", "--init-from", str(model), "--lr", "0", "--d-model", "24")
     start, after = load_generator(model).state_dict(), _final(tmp_path / "second")
     assert all(torch.equal(v, after[k]) for k, v in start.items())
+
+
+def test_gan_run_continues_from_a_model_dir_with_its_critics(wav_dir: Path, tmp_path: Path) -> None:
+    """A GAN run's export carries its critics; a GAN run --init-from that dir starts from them (at learning
+    rates 0 its first checkpoint holds exactly the exported critics), not from fresh ones."""
+    from safetensors.torch import load_file
+
+    gan = ("--fm-weight", "0", "--aux-weight", "0", "--adv-weight", "1")
+    model = tmp_path / "model"
+    _run(wav_dir, tmp_path / "first", *gan, "--max-steps", "2", "--export-model-dir", str(model))
+    exported = load_file(str(model / "discriminator.safetensors"))
+    trained = load_file(str(tmp_path / "first" / "checkpoints" / "step-2" / "discriminator.safetensors"))
+    assert all(torch.equal(v, trained[k]) for k, v in exported.items())
+    _run(wav_dir, tmp_path / "second", *gan, "--init-from", str(model), "--lr", "0", "--lr-disc", "0")
+    after = load_file(str(tmp_path / "second" / "checkpoints" / "step-4" / "discriminator.safetensors"))
+    assert exported.keys() == after.keys() and all(torch.equal(v, after[k]) for k, v in exported.items())

@@ -23,7 +23,9 @@ none), the format `speechstream vocode` and `speechstream bench vocoder` read. W
 only exports; with them it trains first.
 
 --init-from DIR starts a fresh exp from such a directory (its config and weights, a new optimizer): how a run
-continues on a machine that kept none of its checkpoints.
+continues on a machine that kept none of its checkpoints. A GAN run's export also writes the critics' weights
+(discriminator.safetensors, training only: nothing at inference reads it), and a GAN run started with
+--init-from continues with those critics instead of fresh ones (the dip of a new GAN is skipped).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+CRITICS = "discriminator.safetensors"  # a GAN run's critics in an exported model dir (training only)
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -236,6 +240,9 @@ def export_model_dir(exp: Path, out: Path) -> Path:
                 f"latency {config.latency_ms:g} ms\n"
                 "- training data, evaluation: (to be written)\n")
     save_vocoder_dir(generator, out, model_card=card, extra={"checkpoint": ckpt.name, "step": state["step"]})
+    critics = ckpt / "discriminator.safetensors"  # the checkpoint's extra module (speechstream.train.checkpoint)
+    if critics.is_file():
+        shutil.copyfile(critics, out / CRITICS)
     print(f"wrote {out} from {ckpt}", flush=True)
     return out
 
@@ -281,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed from {ckpt} at step {step}", flush=True)
         if gan and "discriminator" not in checkpoint_extras(ckpt):
             print("the checkpoint has no discriminator: starting one", flush=True)
+    elif gan and args.init_from is not None and (args.init_from / CRITICS).is_file():
+        from speechstream.nn.weights import load_weights
+
+        load_weights(gan.disc, args.init_from / CRITICS, "the discriminator").train()
+        print(f"critics from {args.init_from / CRITICS}", flush=True)
     args.exp.mkdir(parents=True, exist_ok=True)
     (args.exp / "config.json").write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
     n_params = sum(p.numel() for p in generator.parameters())
