@@ -38,7 +38,7 @@ TRAIN_HINT = "train one with recipes/vocoder/train.py (--export-model-dir DIR)"
 
 def default_vocoder_model() -> Path:
     """The model `vocode` and `bench vocoder` use when none is named: $SPEECHSTREAM_VOCODER_MODEL, else
-    models/vocoder_en. None ships yet, so the error says how to make one."""
+    models/vocoder_en (shipped). Without one the error says how to make one."""
     env = os.environ.get(ENV_VAR)
     path = Path(env) if env else MODELS_DIR / DEFAULT_VOCODER
     if not path.is_dir():
