@@ -240,9 +240,10 @@ def export_model_dir(exp: Path, out: Path) -> Path:
                 f"latency {config.latency_ms:g} ms\n"
                 "- training data, evaluation: (to be written)\n")
     save_vocoder_dir(generator, out, model_card=card, extra={"checkpoint": ckpt.name, "step": state["step"]})
-    critics = ckpt / "discriminator.safetensors"  # the checkpoint's extra module (speechstream.train.checkpoint)
-    if critics.is_file():
-        shutil.copyfile(critics, out / CRITICS)
+    if (ckpt / CRITICS).is_file():  # the checkpoint's file of its "discriminator" extra has the same name
+        shutil.copyfile(ckpt / CRITICS, out / CRITICS)
+    elif (out / CRITICS).is_file():  # never leave another run's critics beside these weights
+        (out / CRITICS).unlink()
     print(f"wrote {out} from {ckpt}", flush=True)
     return out
 
