@@ -9,7 +9,8 @@ atomic rename of its manifest; re-running skips committed shards and finished ma
 Output (OUT): cuts_{split}.jsonl.gz for each split plus cuts_train_sp0.9/1.1.jsonl.gz, features under
 storage/<name>/ (lhotse ``numpy_files``, float16; ``cut.load_features()`` reads them with stock lhotse).
 Any lhotse corpus works (e.g. LibriSpeech from ``lhotse prepare librispeech``): point --corpus at a dir of
-``cuts_<split>.jsonl.gz`` (or pass --manifest-pattern) — audio at other rates is resampled to 16 kHz.
+``cuts_<split>.jsonl.gz`` (or pass --manifest-pattern) — audio at other rates is resampled to 16 kHz, and
+recording paths relative to --corpus are resolved against it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
     p.add_argument("--shard-size", type=int, default=1000, help="cuts committed together")
     return p.parse_args(argv)
+
+
+def resolve_audio_paths(cuts, root: Path):
+    """Recording paths relative to the manifest (e.g. the shared Kokoro corpus) resolved against ROOT."""
+    first = next(iter(cuts)).recording.sources[0].source
+    return cuts if Path(first).is_absolute() else cuts.with_recording_path_prefix(str(root.resolve()))
 
 
 def shard_manifest_name(i: int) -> str:
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if not src.is_file():
             print(f"{split}: no {src}, skipped", file=sys.stderr)
             continue
-        cuts = CutSet.from_file(src).to_eager()
+        cuts = resolve_audio_paths(CutSet.from_file(src).to_eager(), args.corpus)
         process(split, cuts, args.out, args.jobs, args.shard_size, args.fbank_backend)
         if split == args.train_split:
             for f in factors:
