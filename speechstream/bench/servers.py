@@ -13,13 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from speechstream.bench.common import RUNTIME_GRAPHS, quantized_copy, ships_int8_only
+from speechstream.bench.server_config import ServerBenchConfig
 from speechstream.errors import SpeechstreamError
-
-if TYPE_CHECKING:
-    from speechstream.bench.server import ServerBenchConfig
 
 DEFAULT_MODEL_DIR = Path("models") / "asr_en"
 RATE = 16000

@@ -61,7 +61,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    from speechstream.bench.server import ServerBenchConfig, format_server_table, run_server_bench
+    from speechstream.bench.server import format_server_table, run_server_bench
+    from speechstream.bench.server_config import ServerBenchConfig
 
     config = ServerBenchConfig(model_dir=args.model, quick=args.quick, seconds=args.seconds,
                                max_clients=args.max_clients, lookahead_ms=args.lookahead_ms)
