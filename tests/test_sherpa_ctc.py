@@ -23,9 +23,9 @@ from speechstream.runtime.sherpa_ctc import (
     SHERPA_KEYS,
     SherpaCtcMeta,
     SherpaCtcRunner,
-    export_sherpa_ctc,
     sherpa_text,
 )
+from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
 
 torch.set_num_threads(1)
 WINDOWS = 42  # > 40 windows: the attention cache (8 frames) wraps many times

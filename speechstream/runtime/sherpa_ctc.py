@@ -22,6 +22,9 @@ symbol-table.cc, macros.h, python/sherpa_onnx/online_recognizer.py):
 - Features: sherpa-onnx 2.0.1 computes ``speechstream.audio.fbank.Fbank()``'s defaults for these models
   (compared frame by frame through ``OnlineStream.get_frames`` in tests/test_sherpa_ctc.py). Its CTC
   timestamps and endpoint silence assume 4x subsampling whatever the metadata say.
+
+The export in this contract needs torch: it is :mod:`speechstream.runtime.sherpa_ctc_export`, which imports
+this module's names; this module never imports it.
 """
 
 from __future__ import annotations
@@ -151,12 +154,3 @@ class SherpaCtcRunner:
             greedy = self._decoder.step(log_probs[0], greedy)
         return SherpaCtcResult(greedy.tokens, greedy.frames, sherpa_text(self.symbols, greedy.tokens).strip(), n)
 
-
-def __getattr__(name: str) -> Any:
-    """The export half (``SherpaCtcStep``, ``export_sherpa_ctc``, ``sherpa_metadata``) needs torch: it is
-    imported only when asked for, so the runtime imports this module without torch."""
-    if name in ("SherpaCtcStep", "export_sherpa_ctc", "sherpa_metadata"):
-        from . import sherpa_ctc_export
-
-        return getattr(sherpa_ctc_export, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
