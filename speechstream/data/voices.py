@@ -60,6 +60,7 @@ POOLS = {
 }
 SPEAKERS_PER_SPLIT = {"train": 200, "dev": 20, "test": 30}
 ENGINES = ("espeak", "flite", "festival")
+NEURAL_ENGINES = ("kokoro",)  # speakers drawn in kokoro_voices.py
 _BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
 
 
@@ -67,8 +68,8 @@ _BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
 class Speaker:
     id: str
     split: str
-    engine: str  # espeak | flite | festival
-    voice: str  # espeak: accent+variant; flite/festival: voice name
+    engine: str  # espeak | flite | festival | kokoro
+    voice: str  # espeak: accent+variant; flite/festival: voice name; kokoro: a voice or blend spec
     person: str
     rate: float  # speaking-rate factor (>1 faster)
     pitch: float  # semitones (native F0 control)
@@ -117,10 +118,21 @@ def draw_speakers(seed: int = 0, per_split: dict[str, int] | None = None) -> lis
 
 
 def available_engines(wanted: tuple[str, ...] | list[str] = ENGINES) -> list[str]:
-    """The wanted engines whose program is installed; warns about the others."""
+    """The wanted engines whose program (or, for ``kokoro``, packages and voice packs) is installed; warns
+    about the others."""
     out = []
     for e in wanted:
-        if shutil.which(_BINARIES[e]):
+        if e == "kokoro":
+            from speechstream.data import kokoro
+
+            why = kokoro.missing()
+            if why:
+                warnings.warn(f"kokoro unusable: {why}; skipping its speakers")
+            else:
+                out.append(e)
+        elif e not in _BINARIES:
+            raise ValueError(f"unknown engine {e!r} (known: {', '.join(ENGINES + NEURAL_ENGINES)})")
+        elif shutil.which(_BINARIES[e]):
             out.append(e)
         else:
             warnings.warn(f"{_BINARIES[e]} not found: skipping the {e} engine's speakers")
@@ -196,6 +208,11 @@ def synthesize(spk: Speaker, jobs: list[tuple[str, float, str]], workdir: str) -
     """Write each job's engine output (any rate, mono WAV) to its path; failures leave no file."""
     if spk.engine == "festival":
         run_festival_batch(spk, jobs, workdir)
+        return
+    if spk.engine == "kokoro":
+        from speechstream.data import kokoro_voices
+
+        kokoro_voices.synthesize(spk, jobs)
         return
     run = run_espeak if spk.engine == "espeak" else run_flite
     for text, jitter, wav in jobs:
