@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # lazy: `speechstream.Recognizer` without importing onnxruntime up front
     if name == "Recognizer":
-        from speechstream.runtime.recognizer import Recognizer
+        from speechstream.asr.recognizer import Recognizer
 
         return Recognizer
     raise AttributeError(f"module 'speechstream' has no attribute {name!r}")

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechstream.asr.checkpoint import save_model_dir
 from speechstream.asr.config import ASRModelConfig
 from speechstream.asr.endpoint import EndpointConfig, EndpointRule
-from speechstream.asr.model import ASRModel
 from speechstream.asr.tokenizer import write_tokens
+from speechstream.asr.torch.checkpoint import save_model_dir
+from speechstream.asr.torch.export import export_runtime_graphs
+from speechstream.asr.torch.model import ASRModel
 from speechstream.audio.fbank import Fbank
-from speechstream.runtime.export import export_runtime_graphs
 
 SYMBOLS = ["<unk>", "\u2581", *"abcdefghij", "<blk>"]
 NEVER = EndpointConfig(*(EndpointRule(True, 1e9, 1e9),) * 3)  # one segment per stream

@@ -8,8 +8,8 @@ import math
 import torch
 
 from speechstream.asr.config import ASRModelConfig
-from speechstream.asr.heads import Joiner, StatelessPredictor
-from speechstream.asr.model import ASRModel
+from speechstream.asr.torch.heads import Joiner, StatelessPredictor
+from speechstream.asr.torch.model import ASRModel
 
 torch.set_num_threads(1)
 

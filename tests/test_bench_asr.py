@@ -65,8 +65,8 @@ def test_bench_help_does_not_import_torch() -> None:
 def test_a_failing_sherpa_export_gives_null_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
+    from speechstream.asr.torch import sherpa_ctc_export
     from speechstream.bench import asr
-    from speechstream.runtime import sherpa_ctc_export
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("exporter under construction")
@@ -84,10 +84,10 @@ def test_a_model_shipping_int8_graphs_is_benchmarked_in_int8(tmp_path: Path) -> 
     ship.py ships when int8 holds) is benchmarked on quantized graphs, sherpa-onnx's ctc.onnx included."""
     import onnx
 
+    from speechstream.asr.torch.export import export_model_dir
     from speechstream.bench.asr import AsrBenchConfig, prepare_model
-    from speechstream.bench.common import ships_int8_only
     from speechstream.bench.asr_torch import random_model_dir
-    from speechstream.runtime.export import export_model_dir
+    from speechstream.bench.common import ships_int8_only
 
     def quantized(path: Path) -> bool:
         return "MatMulInteger" in {n.op_type for n in onnx.load(str(path)).graph.node}

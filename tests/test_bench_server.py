@@ -81,10 +81,10 @@ def test_search_doubles_then_bisects(limit: int, cap: int, expected: int) -> Non
 def test_a_model_shipping_int8_graphs_runs_int8_on_both_servers(tmp_path: Path) -> None:
     import onnx
 
+    from speechstream.asr.torch.export import export_model_dir
     from speechstream.bench.asr_torch import random_model_dir
     from speechstream.bench.server import ServerBenchConfig
     from speechstream.bench.servers import our_server, prepare_model
-    from speechstream.runtime.export import export_model_dir
 
     src = random_model_dir("tiny", tmp_path / "model")
     export_model_dir(src, src, int8=True)

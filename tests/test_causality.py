@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from speechstream.asr.config import ConformerConfig
-from speechstream.asr.encoder import ConformerEncoder
+from speechstream.asr.torch.encoder import ConformerEncoder
 
 torch.set_num_threads(1)
 

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from asr_helpers import make_model_dir, utterances
 
+from speechstream.asr.recognizer import Recognizer
 from speechstream.cli import main
 from speechstream.pipeline import ArraySource
-from speechstream.runtime.recognizer import Recognizer
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speechstream.asr.model_dir import DEFAULT_ASR
+from speechstream.asr.recognizer import Recognizer
 from speechstream.audio.resample import resample
 from speechstream.data.text import normalize
-from speechstream.runtime.models import MODELS_DIR, DEFAULT_ASR
-from speechstream.runtime.recognizer import Recognizer
+from speechstream.runtime.models import MODELS_DIR
 
 MODEL = MODELS_DIR / DEFAULT_ASR
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "awb_umbrella.wav"
@@ -37,7 +38,7 @@ def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The model with fp32 runtime graphs: itself, or exported from its weights when it ships int8 only."""
     if (MODEL / "encoder.onnx").is_file():
         return MODEL
-    from speechstream.runtime.export import export_model_dir
+    from speechstream.asr.torch.export import export_model_dir
 
     out = tmp_path_factory.mktemp("fp32")
     export_model_dir(MODEL, out, sherpa=False)

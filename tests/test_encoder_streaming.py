@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from speechstream.asr.config import ConformerConfig
-from speechstream.asr.encoder import ConformerEncoder
-from speechstream.asr.heads import CTCHead
+from speechstream.asr.torch.encoder import ConformerEncoder
+from speechstream.asr.torch.heads import CTCHead
 
 torch.set_num_threads(1)
 CHUNKS = 42  # > 40 chunks per utterance: the left context (8 frames) is exceeded many times

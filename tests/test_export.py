@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from speechstream.asr.checkpoint import save_model_dir
 from speechstream.asr.config import ASRModelConfig
-from speechstream.asr.model import ASRModel
+from speechstream.asr.graphs import EncoderGraph, JoinerGraph, PredictorGraph
 from speechstream.asr.tokenizer import write_tokens
+from speechstream.asr.torch.checkpoint import save_model_dir
+from speechstream.asr.torch.export import export_runtime_graphs
+from speechstream.asr.torch.model import ASRModel
 from speechstream.audio.fbank import FbankConfig
-from speechstream.runtime.asr_graphs import EncoderGraph, JoinerGraph, PredictorGraph
-from speechstream.runtime.export import export_runtime_graphs
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_metadata_is_computed_from_the_model(exported: tuple[ASRModel, Path]) ->
 
 
 def test_export_cli_writes_every_graph_and_int8(tmp_path: Path) -> None:
+    from speechstream.asr.recognizer import Recognizer
     from speechstream.cli import main
-    from speechstream.runtime.recognizer import Recognizer
 
     torch.manual_seed(0)
     model = ASRModel(ASRModelConfig.tiny(vocab_size=5)).eval()

@@ -15,15 +15,15 @@ import torch
 
 from asr_helpers import NEVER, SYMBOLS, make_model, make_model_dir, utterances
 
-from speechstream.asr.checkpoint import load_model_dir
 from speechstream.asr.config import ASRModelConfig
 from speechstream.asr.ctc_decoding import CtcBeamDecoder, CtcGreedyDecoder
 from speechstream.asr.endpoint import EndpointConfig, EndpointRule
-from speechstream.asr.model import ASRModel
+from speechstream.asr.recognizer import Recognizer
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
+from speechstream.asr.torch.checkpoint import load_model_dir
+from speechstream.asr.torch.model import ASRModel
 from speechstream.audio.fbank import Fbank
 from speechstream.errors import ModelError
-from speechstream.runtime.recognizer import Recognizer
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
@@ -145,7 +145,7 @@ def test_empty_stream_gives_an_empty_final_result(model_dir: Path) -> None:
 def test_runtime_never_imports_torch(model_dir: Path) -> None:
     code = f"""
 import sys, numpy as np
-from speechstream.runtime.recognizer import Recognizer
+from speechstream.asr.recognizer import Recognizer
 rec = Recognizer.from_dir({str(model_dir)!r}, decoding="rnnt-beam")
 s = rec.create_stream()
 s.accept_waveform(16000, np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1)

@@ -19,7 +19,7 @@ from test_server_helpers import finals, model_dir, reference_finals
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from speechstream.runtime.recognizer import Recognizer
+from speechstream.asr.recognizer import Recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from asr_helpers import make_model_dir
 
+from speechstream.asr.recognizer import Recognizer
 from speechstream.pipeline import ArraySource
-from speechstream.runtime.recognizer import Recognizer
 from speechstream.server import ServerConfig, SpeechServer
 
 
@@ -31,7 +31,7 @@ def model_dir(sherpa: bool = False) -> Path:
     atexit.register(shutil.rmtree, d, True)
     make_model_dir(d)
     if sherpa:
-        from speechstream.runtime.export import export_model_dir
+        from speechstream.asr.torch.export import export_model_dir
 
         export_model_dir(d)
     return d

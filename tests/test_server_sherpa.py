@@ -17,9 +17,9 @@ import soundfile as sf
 from asr_helpers import utterances
 from test_server_helpers import ServerThread, finals, free_port, model_dir
 
+from speechstream.asr.sherpa_ctc import SherpaCtcRunner
 from speechstream.audio.fbank import Fbank
 from speechstream.cli import main
-from speechstream.runtime.sherpa_ctc import SherpaCtcRunner
 from speechstream.server import ServerConfig
 
 BIN = Path(sys.executable).parent

@@ -14,18 +14,18 @@ import torch
 
 from audio_helpers import espeak_speech
 from speechstream.asr.config import ASRModelConfig
-from speechstream.asr.model import ASRModel
-from speechstream.asr.tokenizer import BLANK, UNK, write_tokens
-from speechstream.audio.fbank import Fbank
-from speechstream.runtime.session import create_session, read_metadata
-from speechstream.runtime.sherpa_ctc import (
+from speechstream.asr.sherpa_ctc import (
     INPUT_NAMES,
     SHERPA_KEYS,
     SherpaCtcMeta,
     SherpaCtcRunner,
     sherpa_text,
 )
-from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
+from speechstream.asr.tokenizer import BLANK, UNK, write_tokens
+from speechstream.asr.torch.model import ASRModel
+from speechstream.asr.torch.sherpa_ctc_export import export_sherpa_ctc
+from speechstream.audio.fbank import Fbank
+from speechstream.runtime.session import create_session, read_metadata
 
 torch.set_num_threads(1)
 WINDOWS = 42  # > 40 windows: the attention cache (8 frames) wraps many times
@@ -130,7 +130,7 @@ def test_windowing_and_text_rules() -> None:
 
 
 def test_runtime_module_does_not_import_torch() -> None:
-    code = "import sys, speechstream.runtime.sherpa_ctc; assert 'torch' not in sys.modules"
+    code = "import sys, speechstream.asr.sherpa_ctc; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 

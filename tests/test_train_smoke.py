@@ -62,8 +62,8 @@ def _setup(fbank: Path, exp: Path, max_steps: int, spec_augment: bool = True, lr
     from lhotse import CutSet
 
     from speechstream.asr.config import ASRModelConfig, ConformerConfig
-    from speechstream.asr.model import ASRModel
     from speechstream.asr.tokenizer import build_char_vocab
+    from speechstream.asr.torch.model import ASRModel
     from speechstream.train.data import SamplerConfig
     from speechstream.train.loop import LRSchedule, TrainConfig, Trainer
     from speechstream.train.specaugment import SpecAugmentConfig
@@ -169,7 +169,7 @@ def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
     exp = tmp_path / "exp"
     assert (exp / "tokenizer" / "bpe.model").is_file() and (exp / "checkpoints" / "epoch-1").is_dir()
     assert "wer" in (exp / "dev.csv").read_text().splitlines()[0]
-    if importlib.util.find_spec("speechstream.asr.checkpoint") is not None:
+    if importlib.util.find_spec("speechstream.asr.torch.checkpoint") is not None:
         assert (exp / "model" / "tokens.txt").is_file()
     _recipe("plot").main(["--exp", str(exp)])
     assert (exp / "curves.png").is_file()
@@ -213,7 +213,7 @@ def _check_init_from(train, args: list[str], model: Path, exp: Path) -> None:
 def _check_evaluate(model: Path, raw: Path, out: Path) -> None:
     """evaluate.py through the ONNX runtime on the recipe's own model: rows per look-ahead, the per-voice
     block (one speaker here, so it must repeat the split's score) and the table."""
-    from speechstream.runtime.export import export_model_dir
+    from speechstream.asr.torch.export import export_model_dir
 
     if not (model / "encoder.onnx").is_file():
         export_model_dir(model)

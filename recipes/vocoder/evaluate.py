@@ -212,8 +212,8 @@ class Scorer:
     """One output against its utterance: distances (not for the ground truth itself), DNSMOS, ASR transcript."""
 
     def __init__(self, asr_dir: Path | None, num_threads: int) -> None:
+        from speechstream.asr.recognizer import Recognizer
         from speechstream.audio.fbank import Fbank
-        from speechstream.runtime.recognizer import Recognizer
         from speechstream.vocoder.metrics import DnsMos
 
         self.fbank = Fbank()
@@ -268,7 +268,8 @@ def run_system(utts: list[Utterance], make: Callable[[Utterance], np.ndarray], s
 # ---- the run ----
 def asr_model(arg: str) -> tuple[Path | None, str | None]:
     """(ASR model directory or None, why there is none)."""
-    from speechstream.runtime.models import DEFAULT_ASR, MODELS_DIR
+    from speechstream.asr.model_dir import DEFAULT_ASR
+    from speechstream.runtime.models import MODELS_DIR
 
     if arg == "none":
         return None, "WER not scored: --asr-model none"

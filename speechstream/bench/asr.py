@@ -122,9 +122,10 @@ def ms_key(ms: float) -> str:
 # ---- the model ----
 def prepare_model(cfg: AsrBenchConfig, work: Path, notes: list[str]) -> BenchModel:
     """Loads (or makes) the model directory and finds or exports its graphs into `work`."""
-    from speechstream.asr.checkpoint import TOKENS, load_model_dir
+    from speechstream.asr.model_dir import TOKENS
+    from speechstream.asr.torch.checkpoint import load_model_dir
+    from speechstream.asr.torch.export import export_model_dir
     from speechstream.bench import asr_torch
-    from speechstream.runtime.export import export_model_dir
 
     src, size = cfg.model_dir, cfg.random_size
     if src is None and size is None and not cfg.quick:
@@ -157,7 +158,7 @@ def prepare_model(cfg: AsrBenchConfig, work: Path, notes: list[str]) -> BenchMod
     error = None
     try:
         if sherpa_dir is None:
-            from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
+            from speechstream.asr.torch.sherpa_ctc_export import export_sherpa_ctc
 
             sherpa_dir = work / "sherpa"
             export_sherpa_ctc(model, sherpa_dir / "ctc.onnx", tokens_path=src / TOKENS, feature_config=features)
@@ -204,9 +205,9 @@ def split(x: np.ndarray, size: int) -> list[np.ndarray]:
 # ---- P1 and P4 ----
 def bench_encoder(bm: BenchModel, feats: np.ndarray, cfg: AsrBenchConfig, work: Path) -> dict[str, Any]:
     """P1 (cache vs buffered) and P4 (onnxruntime vs eager) at every look-ahead, on features (T, F)."""
+    from speechstream.asr.graphs import EncoderGraph
+    from speechstream.asr.torch.export import quantize
     from speechstream.bench.asr_torch import eager_steps, export_buffered_window
-    from speechstream.runtime.asr_graphs import EncoderGraph
-    from speechstream.runtime.export import quantize
     from speechstream.runtime.session import create_session
 
     enc = EncoderGraph(bm.graph("encoder"), cfg.threads)
@@ -275,7 +276,7 @@ def bench_vs_sherpa(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> t
     except ImportError as e:
         return None, f"sherpa-onnx is not installed ({e})"
     from speechstream.asr.endpoint import EndpointConfig, EndpointRule
-    from speechstream.runtime.recognizer import Recognizer
+    from speechstream.asr.recognizer import Recognizer
 
     # Endpoint rules off on both sides: sherpa only detects them (the app resets), so neither does that work.
     never = EndpointRule(True, 1e9, 1e9)
@@ -324,7 +325,7 @@ def bench_vs_sherpa(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> t
 
 # ---- P3 ----
 def bench_rtf(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> dict[str, Any]:
-    from speechstream.runtime.recognizer import Recognizer
+    from speechstream.asr.recognizer import Recognizer
 
     recs = {d: Recognizer(bm.graph_dir, d, cfg.threads, int8=bm.int8) for d in ("ctc-greedy", "rnnt-greedy")}
     rate = recs["ctc-greedy"].sample_rate
@@ -353,7 +354,7 @@ def bench_rtf(bm: BenchModel, audio: np.ndarray, cfg: AsrBenchConfig) -> dict[st
 def bench_long_stream(bm: BenchModel, clip: np.ndarray, cfg: AsrBenchConfig,
                       log: Callable[[str], None]) -> dict[str, Any]:
     """One stream, `minutes` of looped audio made piece by piece; a piece is one chunk of audio."""
-    from speechstream.runtime.recognizer import Recognizer
+    from speechstream.asr.recognizer import Recognizer
 
     rec = Recognizer(bm.graph_dir, "ctc-greedy", cfg.threads, int8=bm.int8)
     c = rec.encoder.contract
@@ -434,7 +435,7 @@ def run_asr_bench(config: AsrBenchConfig, log: Callable[[str], None] = _stderr) 
         work = Path(tmp)
         log("preparing the model")
         bm = prepare_model(cfg, work, notes)
-        from speechstream.runtime.asr_graphs import EncoderGraph
+        from speechstream.asr.graphs import EncoderGraph
 
         contract = EncoderGraph(bm.graph("encoder"), cfg.threads).contract
         rate = bm.features.sample_rate

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from speechstream.asr.checkpoint import save_model_dir
 from speechstream.asr.config import ASRModelConfig, AttContext
-from speechstream.asr.model import ASRModel
 from speechstream.asr.tokenizer import BLANK, UNK, WORD_BOUNDARY, write_tokens
+from speechstream.asr.torch.checkpoint import save_model_dir
+from speechstream.asr.torch.model import ASRModel
 
 RANDOM_SIZES = ("tiny", "default")
 

@@ -165,7 +165,7 @@ def ships_int8_only(model_dir: Path) -> bool:
 
 def quantized_copy(src_dir: Path, name: str, out_dir: Path) -> Path:
     """out_dir with tokens.txt and name.int8.onnx, quantized from src_dir/name.onnx as `export --int8` does."""
-    from speechstream.runtime.export import quantize
+    from speechstream.asr.torch.export import quantize
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src_dir / "tokens.txt", out_dir / "tokens.txt")

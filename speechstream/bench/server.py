@@ -21,7 +21,7 @@ once it has everything it needs, queueing included, which is what grows with loa
     acknowledgement would need a server flag; measuring what the protocol sends needs nothing.
   - sherpa: it sends one result per decoded window and none carries an end time; its k-th message is
     window k, decoded once T > k * chunk_shift + window_size feature frames exist (IsReady is strict), so
-    n = shift * (k * chunk_shift + window_size + 1) + reach (see speechstream.runtime.sherpa_ctc).
+    n = shift * (k * chunk_shift + window_size + 1) + reach (see speechstream.asr.sherpa_ctc).
   - results that need audio past the last message (the end of input: tail padding, the final chunk) are
     not stream delays; the end of an utterance is measured apart: final delay = the arrival of the later
     of the final result and `Done!` - `Done` send. A result that arrives before its reference message was

@@ -46,7 +46,7 @@ class BenchModel:
 def prepare_model(cfg: ServerBenchConfig, work: Path) -> BenchModel:
     """Finds or makes the model directory, exports what is missing into `work`, and the sherpa ctc.onnx at
     the look-ahead our server will run."""
-    from speechstream.runtime.asr_graphs import EncoderGraph
+    from speechstream.asr.graphs import EncoderGraph
 
     notes: list[str] = []
     src = cfg.model_dir
@@ -66,7 +66,7 @@ def prepare_model(cfg: ServerBenchConfig, work: Path) -> BenchModel:
     graph_dir, int8 = src, ships_int8_only(src)
     suffix = ".int8.onnx" if int8 else ".onnx"
     if not all((src / f"{g}{suffix}").is_file() for g in RUNTIME_GRAPHS):
-        from speechstream.runtime.export import export_model_dir
+        from speechstream.asr.torch.export import export_model_dir
 
         graph_dir = work / "graphs"
         export_model_dir(src, graph_dir, sherpa=False)
@@ -96,8 +96,9 @@ def sherpa_model(src: Path, graph_dir: Path, att_context: tuple[int, int], index
             window, context = _sherpa_window(d / "ctc.onnx")
             if context == list(att_context):
                 return d / "ctc.onnx", window
-    from speechstream.asr.checkpoint import TOKENS, load_model_dir
-    from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
+    from speechstream.asr.model_dir import TOKENS
+    from speechstream.asr.torch.checkpoint import load_model_dir
+    from speechstream.asr.torch.sherpa_ctc_export import export_sherpa_ctc
 
     model, features = load_model_dir(src)
     path = export_sherpa_ctc(model, work / "sherpa" / "ctc.onnx", att_context=index, tokens_path=src / TOKENS,

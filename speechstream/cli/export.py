@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from speechstream.errors import SpeechstreamError
 
     try:
-        from speechstream.runtime.export import export_model_dir
+        from speechstream.asr.torch.export import export_model_dir
     except ImportError as e:
         raise SpeechstreamError(f"export needs torch and onnx (pip install 'speechstream[train]'): {e}") from None
     for path in export_model_dir(args.model_dir, args.out, int8=args.int8, sherpa=not args.no_sherpa):

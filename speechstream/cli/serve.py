@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from speechstream.asr.recognizer import Recognizer
     from speechstream.cli.transcribe import load_recognizer
     from speechstream.errors import SpeechstreamError
-    from speechstream.runtime.recognizer import Recognizer
     from speechstream.server import ServerConfig, SpeechServer
 
     logging.basicConfig(level=logging.INFO, format="speechstream serve: %(message)s")

@@ -13,7 +13,7 @@ FORMATS = ("text", "json", "srt", "vtt")
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that runs the recognizer."""
-    from speechstream.runtime.recognizer import DECODING_METHODS
+    from speechstream.asr.recognizer import DECODING_METHODS
 
     parser.add_argument("--model", type=Path, help="model directory (default: models/asr_en or $SPEECHSTREAM_MODEL)")
     parser.add_argument("--lookahead-ms", type=float,
@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
-    from speechstream.runtime.models import default_asr_model
-    from speechstream.runtime.recognizer import Recognizer
+    from speechstream.asr.model_dir import default_asr_model
+    from speechstream.asr.recognizer import Recognizer
 
     if args.num_threads < 1:
         from speechstream.errors import SpeechstreamError
@@ -48,9 +48,9 @@ def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechstream.asr.files import transcribe_files
     from speechstream.cli.subtitles import subtitles
     from speechstream.errors import AudioError, SpeechstreamError
-    from speechstream.runtime.files import transcribe_files
 
     if args.format in ("srt", "vtt") and len(args.files) > 1 and args.out_dir is None:
         raise SpeechstreamError(f"--format {args.format} with several files needs --out-dir")

@@ -18,7 +18,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from speechstream.runtime.recognizer import Recognizer
+from speechstream.asr.recognizer import Recognizer
 
 from . import protocol as p
 from .config import ServerConfig

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from speechstream.asr.recognizer import Result
 from speechstream.errors import SpeechstreamError
-from speechstream.runtime.recognizer import Result
 
 from . import protocol as p
 from .config import ServerConfig

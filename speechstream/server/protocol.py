@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from speechstream.runtime.recognizer import DECODING_METHODS, Result
+from speechstream.asr.recognizer import DECODING_METHODS, Result
 
 DONE = "Done"  # client: no more audio
 DONE_REPLY = "Done!"  # server: every result sent (sherpa's clients wait for it)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from speechstream.asr.recognizer import Recognizer
 from speechstream.errors import SpeechstreamError
-from speechstream.runtime.recognizer import Recognizer
 
 from .protocol import UNSUPPORTED, ProtocolError
 

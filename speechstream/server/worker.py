@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from speechstream.runtime.recognizer import Recognizer, Result, Stream
+from speechstream.asr.recognizer import Recognizer, Result, Stream
 
 from .protocol import INTERNAL, UNSUPPORTED
 

@@ -21,8 +21,8 @@ import torch.distributed as dist
 from lhotse import CutSet
 from torch import Tensor, nn
 
-from speechstream.asr.model import ASRModel
 from speechstream.asr.tokenizer import Tokenizer
+from speechstream.asr.torch.model import ASRModel
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import AsrBatch, AsrDataset, SamplerConfig, epoch_batches, make_loader

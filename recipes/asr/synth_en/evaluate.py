@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speechstream.asr.recognizer import DECODING_METHODS, Recognizer
 from speechstream.data.text import normalize
-from speechstream.runtime.recognizer import DECODING_METHODS, Recognizer
 
 
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,9 +92,9 @@ def offline_texts(model_dir: Path, audios: list[np.ndarray], att_context: int) -
     """The torch model over each whole utterance (forward with the same chunk mask), greedy CTC."""
     import torch
 
-    from speechstream.asr.checkpoint import load_model_dir
     from speechstream.asr.ctc_decoding import CtcGreedyDecoder
     from speechstream.asr.tokenizer import Tokenizer
+    from speechstream.asr.torch.checkpoint import load_model_dir
     from speechstream.audio.fbank import Fbank
 
     model, features = load_model_dir(model_dir)

@@ -176,7 +176,7 @@ def feature_stats(cuts, n: int = 1000):  # noqa: ANN001, ANN201
 def export(args: argparse.Namespace) -> int:
     """Writes the model dir from the newest checkpoint (or the mean of the newest --average ones)."""
     from speechstream.asr.config import ASRModelConfig
-    from speechstream.asr.model import ASRModel
+    from speechstream.asr.torch.model import ASRModel
     from speechstream.train.checkpoint import average_weights, load_train_state
 
     root = args.exp / "checkpoints"
@@ -192,7 +192,7 @@ def export(args: argparse.Namespace) -> int:
     model = ASRModel(ASRModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(average_weights(chosen))
     model.eval()
-    from speechstream.asr.checkpoint import save_model_dir  # written by the model-format issue
+    from speechstream.asr.torch.checkpoint import save_model_dir  # written by the model-format issue
     from speechstream.audio import FbankConfig
 
     save_model_dir(model, str(args.export_model_dir), str(args.exp / "tokenizer"), feature_config=FbankConfig())
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     from lhotse import CutSet
 
     from speechstream.asr.config import ASRModelConfig
-    from speechstream.asr.model import ASRModel
+    from speechstream.asr.torch.model import ASRModel
     from speechstream.train.checkpoint import latest_checkpoint, load_train_state
     from speechstream.train.data import SamplerConfig, filter_cuts
     from speechstream.train.loop import LRSchedule, TrainConfig, Trainer, setup_distributed
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         model = ASRModel(config)
     elif args.init_from is not None:
-        from speechstream.asr.checkpoint import load_model_dir  # written by the model-format issue
+        from speechstream.asr.torch.checkpoint import load_model_dir  # written by the model-format issue
 
         model = load_model_dir(str(args.init_from))
         model = model[0] if isinstance(model, tuple) else model

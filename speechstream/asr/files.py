@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from speechstream.asr.recognizer import Recognizer, Result
 from speechstream.errors import AudioError
 from speechstream.pipeline.sources import FileSource
-from speechstream.runtime.recognizer import Recognizer, Result
 
 
 def transcribe_files(recognizer: Recognizer, paths: Sequence[str | Path], lookahead_ms: float | None = None,

@@ -1,12 +1,6 @@
-"""The ASR model directory: what a trained model is on disk, written and read without pickles.
+"""The ASR model directory written from and loaded into a torch ASRModel, without pickles.
 
-    config.json         {"format": "speechstream-asr", "version": 1, "model": ASRModelConfig, "features": FbankConfig}
-    model.safetensors   the ASRModel state_dict
-    tokens.txt          `symbol id` per line, `<blk>` last (sherpa-onnx's format)
-    bpe.model           the sentencepiece model, for BPE vocabularies (needed to encode text, i.e. to train)
-    *.onnx              written by `speechstream export` (see speechstream.runtime.export)
-    MODEL_CARD.md       written by whoever trained it
-
+The files and their format are speechstream.asr.model_dir's (which reads config.json without torch).
 Every way a directory can be broken (missing, incomplete, corrupt, mismatched) is a ModelError with the path.
 """
 
@@ -18,17 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from speechstream.asr.config import ASRModelConfig
-from speechstream.asr.model import ASRModel
+from speechstream.asr.model_dir import BPE, CONFIG, FORMAT, TOKENS, VERSION, WEIGHTS, read_config
 from speechstream.asr.tokenizer import read_tokens
 from speechstream.audio.fbank import FbankConfig
 from speechstream.errors import ModelError
 
-FORMAT = "speechstream-asr"
-VERSION = 1
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
-TOKENS = "tokens.txt"
-BPE = "bpe.model"
+from .model import ASRModel
 
 
 def save_model_dir(model: ASRModel, out_dir: str | Path, tokenizer_dir: str | Path,
@@ -50,24 +39,6 @@ def save_model_dir(model: ASRModel, out_dir: str | Path, tokenizer_dir: str | Pa
         if (tok / name).is_file() and (tok / name).resolve() != (out / name).resolve():
             shutil.copyfile(tok / name, out / name)
     return out
-
-
-def read_config(model_dir: str | Path) -> dict[str, Any]:
-    """config.json of a model directory, checked for format and version."""
-    path = Path(model_dir) / CONFIG
-    if not Path(model_dir).is_dir():
-        raise ModelError(f"model directory not found: {model_dir}")
-    if not path.is_file():
-        raise ModelError(f"{model_dir} is not a speechstream model directory: {CONFIG} is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a {FORMAT} config")
-    if config.get("version") != VERSION:
-        raise ModelError(f"{path}: format version {config.get('version')!r}, this speechstream reads {VERSION}")
-    return config
 
 
 def load_model_dir(model_dir: str | Path) -> tuple[ASRModel, FbankConfig]:

@@ -23,7 +23,7 @@ symbol-table.cc, macros.h, python/sherpa_onnx/online_recognizer.py):
   (compared frame by frame through ``OnlineStream.get_frames`` in tests/test_sherpa_ctc.py). Its CTC
   timestamps and endpoint silence assume 4x subsampling whatever the metadata say.
 
-The export in this contract needs torch: it is :mod:`speechstream.runtime.sherpa_ctc_export`, which imports
+The export in this contract needs torch: it is :mod:`speechstream.asr.torch.sherpa_ctc_export`, which imports
 this module's names; this module never imports it.
 """
 
@@ -39,8 +39,7 @@ import numpy as np
 from speechstream.asr.ctc_decoding import CtcGreedyDecoder, CtcGreedyState
 from speechstream.asr.tokenizer import WORD_BOUNDARY, read_tokens
 from speechstream.errors import ModelError
-
-from .session import create_session, read_metadata, require
+from speechstream.runtime.session import create_session, read_metadata, require
 
 MODEL_TYPE = "speechstream_conformer_ctc"
 INPUT_NAMES = ("features", "length", "cache_last_channel", "cache_last_time", "cache_last_channel_len")

@@ -8,9 +8,9 @@ Graphs (all fp32; `--int8` adds `*.int8.onnx` copies with MatMul/Gemm quantized)
       out: encoder_out (B, C/f, D), ctc_log_probs (B, C/f, V), and the four next states (same names + `_next`)
   predictor.onnx  tokens (N, context_size) int64 -> pred (N, Dp)
   joiner.onnx     encoder_out (N, D), pred (N, Dp) -> logits (N, V)
-  ctc.onnx        sherpa-onnx's NeMo streaming CTC contract at the default look-ahead (runtime/sherpa_ctc.py)
+  ctc.onnx        sherpa-onnx's NeMo streaming CTC contract at the default look-ahead (asr/sherpa_ctc.py)
 
-Metadata (read by speechstream.runtime.recognizer): the streaming contract computed from the model,
+Metadata (read by speechstream.asr.recognizer): the streaming contract computed from the model,
 never typed in: subsampling factor, cache sizes, every look-ahead with its chunk frames and latency,
 the feature config, vocabulary size and blank id.
 """
@@ -26,10 +26,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from speechstream.asr.checkpoint import BPE, TOKENS, load_model_dir
-from speechstream.asr.model import ASRModel
+from speechstream.asr.model_dir import BPE, TOKENS
 from speechstream.audio.fbank import FbankConfig
 from speechstream.errors import ModelError
+
+from .checkpoint import load_model_dir
+from .model import ASRModel
 
 STATE_NAMES = ("pre_encode_cache", "cache_last_channel", "cache_last_time", "cache_last_channel_len")
 ENCODER_INPUTS = ("feats", "lengths", *STATE_NAMES)
@@ -178,7 +180,7 @@ def export_model_dir(model_dir: str | Path, out_dir: str | Path | None = None, i
     if int8:  # the runtime's graphs only: sherpa users quantize with their own tools
         written += [quantize(p) for p in list(written)]
     if sherpa:
-        from speechstream.runtime.sherpa_ctc_export import export_sherpa_ctc
+        from .sherpa_ctc_export import export_sherpa_ctc
 
         written.append(export_sherpa_ctc(model, out / "ctc.onnx", tokens_path=out / TOKENS, feature_config=features))
     return written

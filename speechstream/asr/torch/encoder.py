@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.attention import chunked_attention_mask, relative_positions, streaming_attention_mask
-from ..nn.conformer import ConformerLayer
-from ..nn.subsampling import CausalConvSubsampling
-from .config import AttContext, ConformerConfig
+from speechstream.asr.config import AttContext, ConformerConfig
+from speechstream.nn.attention import chunked_attention_mask, relative_positions, streaming_attention_mask
+from speechstream.nn.conformer import ConformerLayer
+from speechstream.nn.subsampling import CausalConvSubsampling
 
 EncoderState = tuple[Tensor, Tensor, Tensor, Tensor]
 

@@ -26,14 +26,14 @@ import numpy as np
 
 from speechstream.asr.ctc_decoding import CtcBeamDecoder, CtcGreedyDecoder
 from speechstream.asr.endpoint import EndpointConfig, is_endpoint
+from speechstream.asr.graphs import (EncoderGraph, EncoderState, JoinerGraph, PredictorGraph, split_state,
+                                     stack_states)
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
 from speechstream.asr.tokenizer import Tokenizer
 from speechstream.audio.fbank import Fbank, FbankConfig
 from speechstream.audio.io import check_samples
 from speechstream.audio.resample import Resampler
 from speechstream.errors import AudioError, ModelError
-from speechstream.runtime.asr_graphs import (EncoderGraph, EncoderState, JoinerGraph, PredictorGraph,
-                                             split_state, stack_states)
 
 DECODING_METHODS = ("ctc-greedy", "ctc-beam", "rnnt-greedy", "rnnt-beam")
 

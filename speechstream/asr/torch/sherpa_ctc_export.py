@@ -8,7 +8,7 @@ The ONNX graph, inputs and outputs by position (sherpa-onnx binds them by positi
   features (B, F, W) float32, length (B,) int64, cache_last_channel (B, L, Lc, 2D), cache_last_time
   (B, L, D, K-1), cache_last_channel_len (B,) int64
   -> logits (B, c, V) log-probs, logit_length (B,) int64, and the three next caches.
-The numpy side (what sherpa does with this file) is :mod:`speechstream.runtime.sherpa_ctc`.
+The numpy side (what sherpa does with this file) is :mod:`speechstream.asr.sherpa_ctc`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import torch
 from torch import Tensor, nn
 
 from speechstream.asr.config import AttContext
-from speechstream.asr.model import ASRModel
+from speechstream.asr.sherpa_ctc import INPUT_NAMES, MODEL_TYPE, OUTPUT_NAMES, SHERPA_KEYS
 from speechstream.asr.tokenizer import read_tokens
 from speechstream.audio.fbank import FbankConfig
 from speechstream.errors import ModelError
 
-from .sherpa_ctc import INPUT_NAMES, MODEL_TYPE, OUTPUT_NAMES, SHERPA_KEYS
+from .model import ASRModel
 
 
 class SherpaCtcStep(nn.Module):

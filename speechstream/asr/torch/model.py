@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .config import ASRModelConfig, AttContext
+from speechstream.asr.config import ASRModelConfig, AttContext
+
 from .encoder import ConformerEncoder
 from .heads import CTCHead, Joiner, StatelessPredictor
 
