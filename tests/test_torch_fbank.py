@@ -8,7 +8,7 @@ import torch
 
 from audio_helpers import assert_log_mel_close, noise_and_tones
 from speechstream.audio import Fbank, FbankConfig
-from speechstream.audio.torch_fbank import TorchFbank
+from speechstream.audio.torch.fbank import TorchFbank
 
 
 @pytest.mark.parametrize("config", [FbankConfig(), FbankConfig(num_mel_bins=64, remove_dc_offset=True, window="povey")])

@@ -171,7 +171,7 @@ def features(waves: list, config) -> list:
     """Per utterance (mel (T, M), x1 (T, X)): Fbank frames and the compressed STFT frames aligned with them."""
     import torch
 
-    from speechstream.audio.torch_fbank import TorchFbank
+    from speechstream.audio.torch.fbank import TorchFbank
     from speechstream.vocoder.spectral import encode, stft_frames
 
     fbank, out = TorchFbank(), []

@@ -4,8 +4,8 @@ Every streaming object here follows one protocol: `accept(x) -> y` consumes the 
 returns whatever output is now final, `flush() -> y` ends the stream and returns the rest. Concatenating
 all returns equals the offline transform.
 
-Names are resolved lazily so that `import speechstream.audio` stays cheap; `torch_fbank` (which imports
-torch) is a separate module for training code.
+Names are resolved lazily so that `import speechstream.audio` stays cheap. Everything here is numpy; the
+torch half, speechstream.audio.torch (the batched Fbank for training), imports this package, never the reverse.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mel filterbank, analysis window and Kaldi frame indexing shared by the numpy and torch Fbank.
 
-Pure numpy so that both `fbank.py` (deployed, no torch) and `torch_fbank.py` (training) build their
+Pure numpy so that both `fbank.py` (deployed, no torch) and `torch/fbank.py` (training) build their
 constants from one definition and therefore agree bit-for-bit on them.
 """
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from speechstream.audio.torch_fbank import TorchFbank
+from speechstream.audio.torch.fbank import TorchFbank
 
 from .config import VocoderConfig
 from .metrics import RESOLUTIONS  # (n_fft, hop, win): the evaluation's own
