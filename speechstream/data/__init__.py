@@ -1,3 +1,4 @@
-"""Synthetic speech data from Debian main voices, Kokoro-82M's neural voices and text: speaker draws and
-engine calls (``voices``, ``kokoro_voices``), the Kokoro engine itself (``kokoro``), sentence sources and
-normalisation (``text``), augmentation (``augment``). Used by recipes/asr/synth_en."""
+"""Synthetic speech data from Debian main voices, natural neural voices (Kokoro-82M, Piper joe) and text:
+speaker draws and engine calls (``voices``, ``kokoro_voices``, ``piper_voices``), the neural engines
+(``kokoro``, ``piper``), sentence sources and normalisation (``text``), augmentation (``augment``).
+Used by recipes/asr/synth_en."""

@@ -60,7 +60,7 @@ POOLS = {
 }
 SPEAKERS_PER_SPLIT = {"train": 200, "dev": 20, "test": 30}
 ENGINES = ("espeak", "flite", "festival")
-NEURAL_ENGINES = ("kokoro",)  # speakers drawn in kokoro_voices.py
+NEURAL_ENGINES = ("kokoro", "piper")  # speakers drawn in kokoro_voices.py and piper_voices.py
 _BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
 
 
@@ -68,8 +68,8 @@ _BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
 class Speaker:
     id: str
     split: str
-    engine: str  # espeak | flite | festival | kokoro
-    voice: str  # espeak: accent+variant; flite/festival: voice name; kokoro: a voice or blend spec
+    engine: str  # espeak | flite | festival | kokoro | piper
+    voice: str  # espeak: accent+variant; flite/festival/piper: voice name; kokoro: a voice or blend spec
     person: str
     rate: float  # speaking-rate factor (>1 faster)
     pitch: float  # semitones (native F0 control)
@@ -118,16 +118,16 @@ def draw_speakers(seed: int = 0, per_split: dict[str, int] | None = None) -> lis
 
 
 def available_engines(wanted: tuple[str, ...] | list[str] = ENGINES) -> list[str]:
-    """The wanted engines whose program (or, for ``kokoro``, packages and voice packs) is installed; warns
-    about the others."""
+    """The wanted engines whose program (or, for ``kokoro`` and ``piper``, packages and voice packs) is
+    installed; warns about the others."""
     out = []
     for e in wanted:
-        if e == "kokoro":
-            from speechstream.data import kokoro
+        if e in NEURAL_ENGINES:
+            from speechstream.data import kokoro, piper
 
-            why = kokoro.missing()
+            why = (kokoro if e == "kokoro" else piper).missing()
             if why:
-                warnings.warn(f"kokoro unusable: {why}; skipping its speakers")
+                warnings.warn(f"{e} unusable: {why}; skipping its speakers")
             else:
                 out.append(e)
         elif e not in _BINARIES:
@@ -209,10 +209,10 @@ def synthesize(spk: Speaker, jobs: list[tuple[str, float, str]], workdir: str) -
     if spk.engine == "festival":
         run_festival_batch(spk, jobs, workdir)
         return
-    if spk.engine == "kokoro":
-        from speechstream.data import kokoro_voices
+    if spk.engine in NEURAL_ENGINES:
+        from speechstream.data import kokoro_voices, piper_voices
 
-        kokoro_voices.synthesize(spk, jobs)
+        (kokoro_voices if spk.engine == "kokoro" else piper_voices).synthesize(spk, jobs)
         return
     run = run_espeak if spk.engine == "espeak" else run_flite
     for text, jitter, wav in jobs:

