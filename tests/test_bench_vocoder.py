@@ -18,8 +18,9 @@ import torch
 from speechstream.bench.common import all_finite
 from speechstream.bench.vocoder import samplers
 from speechstream.vocoder.config import SolverConfig, VocoderConfig
-from speechstream.vocoder.generator import FlowGenerator
-from speechstream.vocoder.model_dir import ENV_VAR, save_vocoder_dir
+from speechstream.vocoder.model_dir import ENV_VAR
+from speechstream.vocoder.torch.checkpoint import save_vocoder_dir
+from speechstream.vocoder.torch.generator import FlowGenerator
 
 ALL = ["euler-nfe1", "euler-nfe2", "midpoint-nfe2", "euler-nfe4", "midpoint-nfe4"]
 KEYS = {"rtf", "rtf_offline", "latency_ms", "parameters", "random_weights", "timings", "model", "run", "notes"}

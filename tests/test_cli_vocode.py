@@ -18,8 +18,9 @@ import torch
 from speechstream.audio.fbank import Fbank
 from speechstream.audio.io import read_audio
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.generator import FlowGenerator
-from speechstream.vocoder.model_dir import ENV_VAR, save_vocoder_dir
+from speechstream.vocoder.model_dir import ENV_VAR
+from speechstream.vocoder.torch.checkpoint import save_vocoder_dir
+from speechstream.vocoder.torch.generator import FlowGenerator
 from speechstream.vocoder.vocoder import Vocoder
 
 torch.set_num_threads(1)

@@ -13,8 +13,8 @@ from speechstream.audio.stft import STFT
 from speechstream.nn.causal_conv import CausalConv1d
 from speechstream.nn.convnext import CausalConvNeXtBlock
 from speechstream.vocoder.config import SolverConfig, VocoderConfig
-from speechstream.vocoder.noise import frame_noise
-from speechstream.vocoder.spectral import MelPrior, decode, encode, stft_frames
+from speechstream.vocoder.torch.noise import frame_noise
+from speechstream.vocoder.torch.spectral import MelPrior, decode, encode, stft_frames
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from speechstream.vocoder.discriminator import Discriminators, discriminator_loss, generator_loss
+from speechstream.vocoder.torch.discriminator import Discriminators, discriminator_loss, generator_loss
 
 
 def test_every_sub_discriminator_scores_any_length_and_passes_gradients() -> None:

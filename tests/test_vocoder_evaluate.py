@@ -108,7 +108,7 @@ def test_dnsmos_rates_speech_above_noise(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> tuple[Path, Path]:  # noqa: ANN001
     from asr_helpers import make_model_dir
-    from speechstream.vocoder.model_dir import save_vocoder_dir
+    from speechstream.vocoder.torch.checkpoint import save_vocoder_dir
     from vocoder_helpers import make_generator
 
     root = tmp_path_factory.mktemp("models")

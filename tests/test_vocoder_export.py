@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from speechstream.vocoder.config import SolverConfig
-from speechstream.vocoder.export import INPUT_NAMES, export_generator_step
 from speechstream.vocoder.onnx_generator import OnnxGenerator
+from speechstream.vocoder.torch.export import INPUT_NAMES, export_generator_step
 from speechstream.vocoder.vocoder import Vocoder
 
 from vocoder_helpers import make_generator

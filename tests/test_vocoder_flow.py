@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from speechstream.vocoder.config import SolverConfig, VocoderConfig
-from speechstream.vocoder.flow import (evaluations, flow_matching_loss, mean_flow_loss, mean_flow_target, solve,
+from speechstream.vocoder.torch.flow import (evaluations, flow_matching_loss, mean_flow_loss, mean_flow_target, solve,
                                        start_sample, time_grid)
-from speechstream.vocoder.network import VelocityNetwork
+from speechstream.vocoder.torch.network import VelocityNetwork
 
 torch.set_num_threads(1)
 

@@ -15,9 +15,9 @@ import torch
 
 from speechstream.errors import ModelError
 from speechstream.vocoder.config import SolverConfig
-from speechstream.vocoder.generator import FlowGenerator
-from speechstream.vocoder.model_dir import (CONFIG, ENV_VAR, GRAPH, WEIGHTS, default_vocoder_model, load_generator,
-                                            load_vocoder, save_vocoder_dir)
+from speechstream.vocoder.model_dir import CONFIG, ENV_VAR, GRAPH, WEIGHTS, default_vocoder_model, load_vocoder
+from speechstream.vocoder.torch.checkpoint import load_generator, save_vocoder_dir
+from speechstream.vocoder.torch.generator import FlowGenerator
 from speechstream.vocoder.vocoder import Vocoder
 
 from vocoder_helpers import make_generator

@@ -8,9 +8,9 @@ import math
 import torch
 
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.flow import LossWeights, flow_matching_loss
-from speechstream.vocoder.phase_loss import anti_wrap, phase_loss
-from speechstream.vocoder.spectral import encode, stft_frames
+from speechstream.vocoder.torch.flow import LossWeights, flow_matching_loss
+from speechstream.vocoder.torch.phase_loss import anti_wrap, phase_loss
+from speechstream.vocoder.torch.spectral import encode, stft_frames
 
 CFG = VocoderConfig()
 

@@ -9,8 +9,8 @@ import torch
 
 from speechstream.errors import ModelError
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.generator import FlowGenerator
 from speechstream.vocoder.resynthesis import feature_config, resynthesize, resynthesize_offline
+from speechstream.vocoder.torch.generator import FlowGenerator
 from speechstream.vocoder.vocoder import Vocoder
 
 torch.set_num_threads(1)

@@ -45,7 +45,7 @@ def _manifest(tmp: Path) -> Path:
 
 
 def test_ship_writes_the_files_and_a_card_from_the_measurements(tmp_path: Path) -> None:
-    from speechstream.vocoder.model_dir import save_vocoder_dir
+    from speechstream.vocoder.torch.checkpoint import save_vocoder_dir
 
     generator = make_generator()
     model = save_vocoder_dir(generator, tmp_path / "model", extra={"step": 1234})

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from speechstream.audio.stft import STFT
 from speechstream.vocoder.config import SolverConfig, VocoderConfig
-from speechstream.vocoder.generator import FlowGenerator
-from speechstream.vocoder.network import VelocityNetwork
+from speechstream.vocoder.torch.generator import FlowGenerator
+from speechstream.vocoder.torch.network import VelocityNetwork
 from speechstream.vocoder.vocoder import Vocoder
 
 torch.set_num_threads(1)

@@ -75,8 +75,9 @@ def test_export_model_dir_from_the_newest_checkpoint(wav_dir: Path, tmp_path: Pa
     import numpy as np
 
     from speechstream.train.checkpoint import latest_checkpoint, load_model_weights
-    from speechstream.vocoder.generator import FlowGenerator
-    from speechstream.vocoder.model_dir import load_generator, load_vocoder, read_config
+    from speechstream.vocoder.model_dir import load_vocoder, read_config
+    from speechstream.vocoder.torch.checkpoint import load_generator
+    from speechstream.vocoder.torch.generator import FlowGenerator
     from speechstream.vocoder.vocoder import Vocoder
 
     exp, trained = tmp_path / "exp", tmp_path / "trained"
@@ -144,7 +145,7 @@ def test_gan_run_resumes_exactly_with_its_discriminator(wav_dir: Path, tmp_path:
 def test_init_from_starts_at_the_model_dirs_weights(wav_dir: Path, tmp_path: Path) -> None:
     """--init-from on a fresh exp: the model dir's config (the model flags are ignored) and weights; at
     learning rate 0 the first checkpoint still holds exactly those weights."""
-    from speechstream.vocoder.model_dir import load_generator
+    from speechstream.vocoder.torch.checkpoint import load_generator
 
     model = tmp_path / "model"
     _run(wav_dir, tmp_path / "first", "--max-steps", "2", "--export-model-dir", str(model))

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.flow import LossWeights, flow_matching_loss
 from speechstream.vocoder.metrics import mr_stft_distance
-from speechstream.vocoder.spectral import encode, stft_frames
-from speechstream.vocoder.waveform_loss import frames_to_wave, stft_distance
+from speechstream.vocoder.torch.flow import LossWeights, flow_matching_loss
+from speechstream.vocoder.torch.spectral import encode, stft_frames
+from speechstream.vocoder.torch.waveform_loss import frames_to_wave, stft_distance
 
 torch.set_num_threads(1)
 CFG = VocoderConfig()
@@ -100,7 +100,7 @@ def test_mel_distance_is_the_evaluations_mel_l1() -> None:
     import numpy as np
 
     from speechstream.vocoder.metrics import mel_l1
-    from speechstream.vocoder.waveform_loss import mel_distance
+    from speechstream.vocoder.torch.waveform_loss import mel_distance
 
     a, b = _noise(8000), _noise(8000) * 0.3
     ours = mel_distance(a, b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from speechstream.vocoder.config import VocoderConfig
-from speechstream.vocoder.generator import FlowGenerator
+from speechstream.vocoder.torch.generator import FlowGenerator
 
 
 def make_generator(**kw) -> FlowGenerator:  # noqa: ANN003

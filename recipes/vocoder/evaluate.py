@@ -162,7 +162,9 @@ def parse_systems(spec: str | None, config: Any) -> list[tuple[str, int]]:
 def load_systems(model_dir: Path, pairs: list[tuple[str, int]], work: Path, num_threads: int) -> dict[str, Any]:
     """case key ("euler-nfe2") -> Vocoder: the directory's generator.onnx, or the step exported at that sampler."""
     from speechstream.bench.vocoder import case_key
-    from speechstream.vocoder.model_dir import export_sampler, load_generator, load_vocoder, read_config
+    from speechstream.vocoder.model_dir import load_vocoder, read_config
+    from speechstream.vocoder.torch.checkpoint import load_generator
+    from speechstream.vocoder.torch.export import export_sampler
 
     solver = read_config(model_dir).solver
     generator, out = None, {}

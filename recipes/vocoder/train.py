@@ -172,7 +172,7 @@ def features(waves: list, config) -> list:
     import torch
 
     from speechstream.audio.torch.fbank import TorchFbank
-    from speechstream.vocoder.spectral import encode, stft_frames
+    from speechstream.vocoder.torch.spectral import encode, stft_frames
 
     fbank, out = TorchFbank(), []
     with torch.no_grad():
@@ -217,8 +217,9 @@ def export_model_dir(exp: Path, out: Path) -> Path:
     """The newest checkpoint of `exp` as a vocoder model directory in `out`."""
     from speechstream.train.checkpoint import latest_checkpoint, load_model_weights, load_train_state
     from speechstream.vocoder.config import VocoderConfig
-    from speechstream.vocoder.generator import FlowGenerator
-    from speechstream.vocoder.model_dir import CARD, save_vocoder_dir
+    from speechstream.vocoder.model_dir import CARD
+    from speechstream.vocoder.torch.checkpoint import save_vocoder_dir
+    from speechstream.vocoder.torch.generator import FlowGenerator
 
     ckpt = latest_checkpoint(exp / "checkpoints")
     if ckpt is None:
@@ -258,15 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     from speechstream.train.checkpoint import (checkpoint_extras, latest_checkpoint, load_checkpoint,
                                                load_train_state, save_checkpoint)
     from speechstream.vocoder.config import VocoderConfig
-    from speechstream.vocoder.flow import LossWeights, loss_fn
-    from speechstream.vocoder.generator import FlowGenerator
+    from speechstream.vocoder.torch.flow import LossWeights, loss_fn
+    from speechstream.vocoder.torch.generator import FlowGenerator
 
     torch.set_num_threads(args.num_threads)
     ckpt_root = args.exp / "checkpoints"
     ckpt = latest_checkpoint(ckpt_root)
     torch.manual_seed(args.seed)
     if ckpt is None and args.init_from is not None:
-        from speechstream.vocoder.model_dir import load_generator
+        from speechstream.vocoder.torch.checkpoint import load_generator
 
         generator = load_generator(args.init_from).train()
         config = generator.config
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--adv-weight works with flow matching, not --mean-flow")
     gan = None
     if args.adv_weight:  # built after the generator: its initial weights are seeded alike in every run
-        from speechstream.vocoder.adversary import Adversary, AdversaryConfig
+        from speechstream.vocoder.torch.adversary import Adversary, AdversaryConfig
 
         gan = Adversary(AdversaryConfig(args.adv_weight, args.feature_weight, args.lr_disc, args.adv_items,
                                         args.weight_decay, args.grad_clip))
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                             keep_last=args.keep_last, extras=extras)
     log.close()
     if args.export_onnx:
-        from speechstream.vocoder.export import export_generator_step
+        from speechstream.vocoder.torch.export import export_generator_step
 
         (args.exp / "model").mkdir(exist_ok=True)
         export_generator_step(generator.eval(), args.exp / "model" / "generator_step.onnx")

@@ -77,8 +77,9 @@ def prepare_generator(cfg: VocoderBenchConfig, notes: list[str]) -> tuple[Any, s
     import torch
 
     from speechstream.vocoder.config import VocoderConfig
-    from speechstream.vocoder.generator import FlowGenerator
-    from speechstream.vocoder.model_dir import default_vocoder_model, load_generator
+    from speechstream.vocoder.model_dir import default_vocoder_model
+    from speechstream.vocoder.torch.checkpoint import load_generator
+    from speechstream.vocoder.torch.generator import FlowGenerator
 
     if cfg.model_dir is not None:
         return load_generator(cfg.model_dir), str(cfg.model_dir), False
@@ -108,8 +109,8 @@ def run_vocoder_bench(config: VocoderBenchConfig, log: Callable[[str], None] = _
 
     from speechstream.audio.fbank import Fbank
     from speechstream.bench.asr import environment
-    from speechstream.vocoder.model_dir import export_sampler
     from speechstream.vocoder.resynthesis import feature_config
+    from speechstream.vocoder.torch.export import export_sampler
 
     torch.set_num_threads(cfg.threads)
     notes: list[str] = []

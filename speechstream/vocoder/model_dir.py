@@ -1,12 +1,12 @@
-"""The vocoder model directory: a trained vocoder on disk, written with torch, run without it, never pickled.
+"""The vocoder model directory: a trained vocoder on disk, run without torch, never pickled.
 
     config.json        {"format": "speechstream-vocoder", "version": 1, "model": VocoderConfig.to_dict()}
     model.safetensors  the FlowGenerator state_dict (re-exports and `bench vocoder` load it)
-    generator.onnx     the streaming step at the config's default solver (vocoder.export), with its metadata
+    generator.onnx     the streaming step at the config's default solver (vocoder.torch.export), with its metadata
     MODEL_CARD.md      optional, written by whoever trained it
 
-``load_vocoder`` needs numpy and onnxruntime only; ``save_vocoder_dir``, ``load_generator`` and ``export_sampler``
-need torch.
+This module needs numpy and onnxruntime only; writing a directory and loading its weights into torch are
+speechstream.vocoder.torch.checkpoint's (``save_vocoder_dir``, ``load_generator``).
 Every way a directory can be broken (missing, incomplete, corrupt, mismatched) is a ModelError naming the path.
 The config is wrapped with a format tag, as the ASR model directory's is, so handing one kind of model to the
 other's command is a clear error rather than a confusing one.
@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from speechstream.errors import ModelError
 from speechstream.runtime.models import MODELS_DIR
 
 from .config import VocoderConfig
+from .onnx_generator import OnnxGenerator
 from .vocoder import Vocoder
 
 FORMAT = "speechstream-vocoder"
@@ -45,30 +45,6 @@ def default_vocoder_model() -> Path:
         where = f" (${ENV_VAR})" if env else ""
         raise ModelError(f"no vocoder model at {path}{where}; {TRAIN_HINT} or pass --model DIR")
     return path
-
-
-def save_vocoder_dir(generator: Any, out_dir: str | Path, model_card: str | None = None,
-                     extra: dict[str, Any] | None = None) -> Path:
-    """Writes config.json, model.safetensors and generator.onnx (and MODEL_CARD.md if given) into `out_dir`.
-
-    `generator` is a torch FlowGenerator; it is put in eval mode. `extra` adds keys to config.json (e.g. the
-    training step), which loading ignores.
-    """
-    from safetensors.torch import save_file
-
-    from .export import export_generator_step
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    generator = generator.eval()
-    config = {"format": FORMAT, "version": VERSION, "model": generator.config.to_dict(), **(extra or {})}
-    (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    save_file(state, str(out / WEIGHTS))
-    export_generator_step(generator, out / GRAPH)
-    if model_card is not None:
-        (out / CARD).write_text(model_card, encoding="utf-8")
-    return out
 
 
 def read_config(model_dir: str | Path) -> VocoderConfig:
@@ -98,8 +74,6 @@ def read_config(model_dir: str | Path) -> VocoderConfig:
 
 def load_vocoder(model_dir: str | Path, num_threads: int = 1, provider: str = "cpu") -> Vocoder:
     """The streaming Vocoder on generator.onnx (numpy + onnxruntime, no torch)."""
-    from .onnx_generator import OnnxGenerator
-
     d = Path(model_dir)
     config = read_config(d)
     if not (d / GRAPH).is_file():
@@ -109,27 +83,3 @@ def load_vocoder(model_dir: str | Path, num_threads: int = 1, provider: str = "c
     if generator.config != config:
         raise ModelError(f"{d / GRAPH} was exported from another config than {d / CONFIG}; re-export the directory")
     return Vocoder(generator)
-
-
-def load_generator(model_dir: str | Path) -> Any:
-    """The torch FlowGenerator (eval mode, CPU) from config.json and model.safetensors."""
-    from speechstream.nn.weights import load_weights
-
-    from .generator import FlowGenerator
-
-    d = Path(model_dir)
-    return load_weights(FlowGenerator(read_config(d)), d / WEIGHTS, CONFIG)
-
-
-def export_sampler(generator: Any, solver: str, nfe: int, path: str | Path, num_threads: int = 1,
-                   provider: str = "cpu") -> Vocoder:
-    """The streaming Vocoder of a torch FlowGenerator's weights sampled with another solver and NFE.
-
-    Both are baked into the step graph, so the step is exported to `path` (an .onnx file) and run through
-    onnxruntime like a directory's generator.onnx. ValueError for a sampler the model cannot run.
-    """
-    from .export import export_generator_step
-    from .onnx_generator import OnnxGenerator
-
-    export_generator_step(generator.with_solver(name=solver, nfe=nfe), path)
-    return Vocoder(OnnxGenerator(path, num_threads, provider))

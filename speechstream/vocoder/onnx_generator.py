@@ -16,7 +16,7 @@ from speechstream.runtime.session import create_session, read_metadata, require
 from .config import VocoderConfig
 
 OnnxState = tuple[np.ndarray, ...]
-MODEL_TYPE = "speechstream-flow-vocoder"  # the metadata contract export.py writes and this class reads
+MODEL_TYPE = "speechstream-flow-vocoder"  # the metadata contract torch/export.py writes and this class reads
 VERSION = 1
 _REQUIRED = ["model_type", "config", "state_names", "state_shapes", "chunk_frames", "lookahead_frames"]
 
@@ -43,7 +43,7 @@ class OnnxGenerator:
         return (*state, counter)
 
     def step(self, mel: np.ndarray, state: OnnxState) -> tuple[np.ndarray, OnnxState]:
-        """mel (B, c, M) float32 -> STFT frames (B, c, 2, F), new state (see generator.FlowGenerator.step)."""
+        """mel (B, c, M) float32 -> STFT frames (B, c, 2, F), new state (see torch/generator.py: FlowGenerator.step)."""
         feeds = {"mel": np.ascontiguousarray(mel, np.float32), **dict(zip(self.state_names, state))}
         frames, *new = self.session.run(self._outputs, feeds)
         return frames, tuple(new)

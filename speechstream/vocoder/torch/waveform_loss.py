@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 
 from speechstream.audio.torch.fbank import TorchFbank
+from speechstream.vocoder.config import VocoderConfig
+from speechstream.vocoder.metrics import RESOLUTIONS  # (n_fft, hop, win): the evaluation's own
 
-from .config import VocoderConfig
-from .metrics import RESOLUTIONS  # (n_fft, hop, win): the evaluation's own
 from .spectral import decode
 
 EPS = 1e-5

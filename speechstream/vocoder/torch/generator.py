@@ -26,7 +26,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from .config import VocoderConfig
+from speechstream.vocoder.config import VocoderConfig
+
 from .flow import solve, start_sample
 from .network import VelocityNetwork
 from .noise import frame_noise

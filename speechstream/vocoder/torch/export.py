@@ -16,8 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from speechstream.vocoder.onnx_generator import MODEL_TYPE, VERSION, OnnxGenerator
+from speechstream.vocoder.vocoder import Vocoder
+
 from .generator import FlowGenerator
-from .onnx_generator import MODEL_TYPE, VERSION
 
 STATE_NAMES = ("mel_cache", "cond_cache", "bank", "counter")
 INPUT_NAMES = ("mel", *STATE_NAMES)
@@ -74,3 +76,14 @@ def export_generator_step(generator: FlowGenerator, path: str | Path, opset: int
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
     onnx.save(model, str(path))
     return meta
+
+
+def export_sampler(generator: FlowGenerator, solver: str, nfe: int, path: str | Path, num_threads: int = 1,
+                   provider: str = "cpu") -> Vocoder:
+    """The streaming Vocoder of a torch FlowGenerator's weights sampled with another solver and NFE.
+
+    Both are baked into the step graph, so the step is exported to `path` (an .onnx file) and run through
+    onnxruntime like a directory's generator.onnx. ValueError for a sampler the model cannot run.
+    """
+    export_generator_step(generator.with_solver(name=solver, nfe=nfe), path)
+    return Vocoder(OnnxGenerator(path, num_threads, provider))

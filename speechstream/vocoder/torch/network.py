@@ -32,8 +32,7 @@ from torch import Tensor, nn
 
 from speechstream.nn.causal_conv import CausalConv1d
 from speechstream.nn.convnext import CausalConvNeXtBlock
-
-from .config import VocoderConfig
+from speechstream.vocoder.config import VocoderConfig
 
 NetworkState = tuple[Tensor, Tensor, Tensor, Tensor]
 

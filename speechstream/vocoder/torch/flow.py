@@ -31,7 +31,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .config import SolverConfig, VocoderConfig
+from speechstream.vocoder.config import SolverConfig, VocoderConfig
+
 from .phase_loss import phase_loss
 from .waveform_loss import frames_to_wave, mel_distance, stft_distance, waveform_loss
 

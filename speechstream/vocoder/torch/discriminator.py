@@ -24,7 +24,7 @@ import torch.nn.functional as fn
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .metrics import RESOLUTIONS
+from speechstream.vocoder.metrics import RESOLUTIONS
 
 Output = tuple[Tensor, list[Tensor]]  # logits (B, ...), feature maps
 SLOPE = 0.1  # leaky ReLU

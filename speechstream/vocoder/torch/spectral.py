@@ -24,8 +24,7 @@ from torch import Tensor, nn
 from speechstream.audio import mel as mel_lib
 from speechstream.audio.fbank import FbankConfig
 from speechstream.audio.windows import hann
-
-from .config import VocoderConfig
+from speechstream.vocoder.config import VocoderConfig
 
 
 def stft_frames(wave: Tensor, config: VocoderConfig) -> Tensor:
