@@ -1,7 +1,8 @@
 """Sentence sources for synthetic speech corpora (Debian main text packages) and their filtering.
 
 Sources: WordNet example sentences (``wordnet-base``), ``fortunes`` + ``fortunes-min``, the World English
-Bible read with ``diatheke`` (``sword-text-web``), or any plain text file (one sentence a line).
+Bible read with ``diatheke`` (``sword-text-web``), generated sentences with numbers written as words
+(``numbers``), or any plain text file (one sentence a line).
 Every source yields raw sentences; :func:`clean_sentence` keeps those a TTS engine reads exactly as the
 reference says (4-30 words, ASCII, no digits, no abbreviations or acronyms) and :func:`normalize` gives the
 scoring reference: lower case, letters, apostrophes and single spaces.
@@ -145,7 +146,16 @@ def text_file(path: str) -> Iterator[str]:
                 yield line.strip()
 
 
-SOURCES = {"wordnet": wordnet_examples, "fortunes": fortunes, "bible": bible}
+def numbers() -> Iterator[str]:
+    """Sentences with numbers written as words (see :mod:`speechstream.data.numbers`)."""
+    from speechstream.data.numbers import number_sentences
+
+    return number_sentences()
+
+
+# "numbers" is never picked by available_sources(): asking for it explicitly keeps older sentence caches
+# (keyed by the source list) and the corpora planned from them unchanged.
+SOURCES = {"wordnet": wordnet_examples, "fortunes": fortunes, "bible": bible, "numbers": numbers}
 
 
 def available_sources() -> list[str]:
