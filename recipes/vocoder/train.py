@@ -8,7 +8,7 @@ Resumable: re-run the same command to continue from the newest checkpoint.
     python recipes/vocoder/train.py --exp /work/exp/vocoder --export-model-dir models/vocoder_en   # export only
 
 A skeleton: single process, whole corpus held in memory as features. Per utterance it computes the
-toolkit's Fbank (speechstream.audio.torch_fbank, equal to the runtime's numpy Fbank) and the compressed
+toolkit's Fbank (speechstream.audio.torch.fbank, equal to the runtime's numpy Fbank) and the compressed
 STFT frames the generator predicts; a batch is random crops of --segment-frames frames (plus the mel
 look-ahead after them). Every random draw of step n comes from a generator seeded with (seed, n), so a
 resumed run continues exactly as an uninterrupted one (checked by tests/test_vocoder_train_smoke.py).
@@ -82,7 +82,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--grad-clip", type=float, default=1.0)
     t.add_argument("--aux-weight", type=float, default=1.0,
                    help="weight of the waveform STFT loss on the one-step estimate (flow matching only; "
-                        "speechstream.vocoder.waveform_loss); 0: plain flow matching")
+                        "speechstream.vocoder.torch.waveform_loss); 0: plain flow matching")
     t.add_argument("--sampler-weight", type=float, default=1.0,
                    help="weight of the waveform STFT loss on a whole sample of the configured solver, run "
                         "with gradients (flow matching only; ~nfe + 1 network passes per update)")
@@ -91,13 +91,13 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "trains the sampler on the waveform loss alone")
     t.add_argument("--phase-weight", type=float, default=0.0,
                    help="weight of the anti-wrapping group-delay + instantaneous-frequency loss on the sampler's "
-                        "sample (flow matching only; speechstream.vocoder.phase_loss)")
+                        "sample (flow matching only; speechstream.vocoder.torch.phase_loss)")
     t.add_argument("--mel-weight", type=float, default=0.0,
                    help="weight of the log-mel L1 (the toolkit's Fbank) of the sampler's sample against the truth "
-                        "(flow matching only; speechstream.vocoder.waveform_loss.mel_distance)")
+                        "(flow matching only; speechstream.vocoder.torch.waveform_loss.mel_distance)")
     t.add_argument("--adv-weight", type=float, default=0.0,
                    help="weight of the adversarial + feature-matching loss of waveform discriminators on the "
-                        "sampler's sample (flow matching only; speechstream.vocoder.discriminator); 0: no GAN")
+                        "sampler's sample (flow matching only; speechstream.vocoder.torch.discriminator); 0: no GAN")
     t.add_argument("--feature-weight", type=float, default=2.0,
                    help="feature matching relative to the adversarial term (with --adv-weight)")
     t.add_argument("--lr-disc", type=float, default=2e-4, help="discriminators' learning rate (constant)")

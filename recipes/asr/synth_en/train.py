@@ -192,7 +192,7 @@ def export(args: argparse.Namespace) -> int:
     model = ASRModel(ASRModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(average_weights(chosen))
     model.eval()
-    from speechstream.asr.torch.checkpoint import save_model_dir  # written by the model-format issue
+    from speechstream.asr.torch.checkpoint import save_model_dir
     from speechstream.audio import FbankConfig
 
     save_model_dir(model, str(args.export_model_dir), str(args.exp / "tokenizer"), feature_config=FbankConfig())
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)
         model = ASRModel(config)
     elif args.init_from is not None:
-        from speechstream.asr.torch.checkpoint import load_model_dir  # written by the model-format issue
+        from speechstream.asr.torch.checkpoint import load_model_dir
 
         model = load_model_dir(str(args.init_from))
         model = model[0] if isinstance(model, tuple) else model
@@ -289,11 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.exp / "model_config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     state = trainer.fit(train_cuts, dev_cuts)
     if dist_info.is_main and state["epoch"] >= args.num_epochs:
-        try:
-            export(argparse.Namespace(**{**vars(args), "export_model_dir": args.exp / "model",
-                                         "average": max(args.average, 3)}))
-        except ImportError as e:  # speechstream.asr.checkpoint not merged yet
-            print(f"training done; export skipped ({e}); run with --export-model-dir later", file=sys.stderr)
+        export(argparse.Namespace(**{**vars(args), "export_model_dir": args.exp / "model",
+                                     "average": max(args.average, 3)}))
     barrier()
     return 0
 
