@@ -1,0 +1,11 @@
+"""Streaming text-to-speech. The runtime half is this package's top level: numpy, onnxruntime and the
+hibari G2P (numpy + onnxruntime itself), never torch.
+
+    normalize   numbers, dates, times, money, ordinals and abbreviations to words
+    segment     sentences, long clauses and word-capped runs, decided incrementally
+    phonemes    hibari's G2P and Kokoro's 114-symbol vocabulary: phonemes -> token ids
+    frontend    TextFrontend (whole text -> ids) and TextStream (text in pieces -> ids as they become final)
+
+The torch half is speechstream.tts.torch (the acoustic model, its losses and export); it imports this half,
+never the reverse.
+"""
