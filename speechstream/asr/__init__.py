@@ -8,6 +8,7 @@ The runtime half is this package's top level: numpy and onnxruntime only, never 
     ctc_decoding    greedy and prefix-beam CTC decoders
     rnnt_decoding   greedy and modified-beam RNN-T decoders over predictor / joiner callables
     endpoint        sherpa-onnx's endpoint rules
+    segmenting      where a segment at the length limit is cut: the longest pause before a word
     graphs          the exported encoder / predictor / joiner graphs as numpy callables
     recognizer      Recognizer + Stream: the user-facing streaming API
     files           many files decoded as one batch of streams (`speechstream transcribe`)

@@ -9,7 +9,7 @@ Every step processes frame by frame in effect, so any chunking of the input give
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,6 +66,13 @@ class CtcGreedyDecoder:
     def step_batch(self, log_probs: Sequence[np.ndarray], states: Sequence[CtcGreedyState]) -> list[CtcGreedyState]:
         """log_probs: one (T_i, V) per stream (chunks may differ in length)."""
         return [self.step(x, s) for x, s in zip(log_probs, states, strict=True)]
+
+    def drop_prefix(self, state: CtcGreedyState, num_tokens: int, num_frames: int) -> CtcGreedyState:
+        """The state of the same path seen from frame `num_frames` on, without its first `num_tokens` tokens
+        (a segment cut there); `prev` stays, so a token that spans the cut is not emitted twice."""
+        return replace(state, tokens=state.tokens[num_tokens:],
+                       frames=tuple(f - num_frames for f in state.frames[num_tokens:]),
+                       num_frames=state.num_frames - num_frames)
 
 
 # eq=False: == compares identity instead of raising on array truth values.
@@ -126,6 +133,16 @@ class CtcBeamDecoder:
 
     def step_batch(self, log_probs: Sequence[np.ndarray], states: Sequence[CtcBeamState]) -> list[CtcBeamState]:
         return [self.step(x, s) for x, s in zip(log_probs, states, strict=True)]
+
+    def drop_prefix(self, state: CtcBeamState, num_tokens: int, num_frames: int) -> CtcBeamState:
+        """The beam seen from frame `num_frames` on, after the best prefix's first `num_tokens` tokens were
+        finalised: only the prefixes that begin with them go on, without them."""
+        head = state.prefixes[0][:num_tokens]
+        keep = [i for i, p in enumerate(state.prefixes) if p[:num_tokens] == head]
+        return CtcBeamState(tuple(state.prefixes[i][num_tokens:] for i in keep), state.log_pb[keep],
+                            state.log_pnb[keep],
+                            tuple(tuple(f - num_frames for f in state.prefix_frames[i][num_tokens:]) for i in keep),
+                            state.last_emit[keep] - num_frames, state.num_frames - num_frames)
 
     def _frame(self, lp: np.ndarray, s: CtcBeamState) -> CtcBeamState:
         V = lp.shape[0]

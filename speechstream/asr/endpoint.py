@@ -35,7 +35,8 @@ class EndpointRule:
 @dataclass(frozen=True)
 class EndpointConfig:
     """sherpa-onnx's defaults: rule1 2.4 s of silence even if nothing was decoded; rule2 1.2 s of silence
-    after something was decoded; rule3 an utterance of 20 s whatever else."""
+    after something was decoded; rule3 an utterance of 20 s whatever else. The recogniser treats rule3 as the
+    length limit: it cuts such a segment at its best pause before a word, not where the limit is reached."""
 
     rule1: EndpointRule = field(default_factory=lambda: EndpointRule(False, 2.4, 0.0))
     rule2: EndpointRule = field(default_factory=lambda: EndpointRule(True, 1.2, 0.0))
@@ -70,6 +71,11 @@ class DecodingResult(Protocol):
 
     @property
     def num_trailing_blanks(self) -> int: ...
+
+
+def endpoint_rule_of(config: EndpointConfig, state: DecodingResult, frame_seconds: float) -> int | None:
+    """endpoint_rule for a decoding state (greedy or beam, CTC or RNN-T)."""
+    return endpoint_rule(config, state.num_frames, state.num_trailing_blanks, len(state.tokens) > 0, frame_seconds)
 
 
 def is_endpoint(config: EndpointConfig, state: DecodingResult, frame_seconds: float) -> bool:

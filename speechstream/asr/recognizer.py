@@ -13,6 +13,8 @@ look-ahead into one onnxruntime call. A stream computes its features as samples 
 identical to offline); the end of a stream is a last, shorter chunk whose missing frames are masked, so
 streaming gives exactly the transcript of the whole file decoded at once. After an endpoint (sherpa-onnx's
 rules) the result is final, the segment index goes up and decoding restarts; the encoder keeps its caches.
+When a segment reaches the length limit (rule3) it is cut at its longest pause before a word instead
+(speechstream.asr.segmenting): the tokens after the cut open the next segment and decoding goes on.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from speechstream.asr.ctc_decoding import CtcBeamDecoder, CtcGreedyDecoder
-from speechstream.asr.endpoint import EndpointConfig, is_endpoint
+from speechstream.asr.endpoint import EndpointConfig, endpoint_rule_of
 from speechstream.asr.graphs import (EncoderGraph, EncoderState, JoinerGraph, PredictorGraph, split_state,
                                      stack_states)
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
+from speechstream.asr.segmenting import Split, TokenKinds, best_split
 from speechstream.asr.tokenizer import Tokenizer
 from speechstream.audio.fbank import Fbank, FbankConfig
 from speechstream.audio.io import check_samples
@@ -145,6 +148,8 @@ class Recognizer:
         self.sample_rate = self.fbank.config.sample_rate
         self.frame_seconds = contract.subsampling_factor * self.fbank.config.frame_shift / self.sample_rate
         self.endpoint = endpoint or EndpointConfig()
+        self._kinds = TokenKinds.from_symbols(self.tokenizer.symbols)
+        self._max_frames = int(round(self.endpoint.rule3.min_utterance_length / self.frame_seconds))
         blank = contract.blank_id
         if decoding.startswith("rnnt"):
             predictor = PredictorGraph(_graph(d, "predictor", int8), num_threads, provider)
@@ -205,13 +210,36 @@ class Recognizer:
                 s.frames_done += valid[k]
         for s in group:
             last = s.input_done and s.num_pending_frames == 0
-            final = last or is_endpoint(self.endpoint, s.decoder_state, self.frame_seconds)
+            rule = None if last else endpoint_rule_of(self.endpoint, s.decoder_state, self.frame_seconds)
+            if rule == 3:  # the length limit: cut at the best pause before a word, or wait for one
+                cut = best_split(s.decoder_state.tokens, s.decoder_state.frames, self._kinds,
+                                 s.decoder_state.num_frames)
+                if cut is not None:
+                    self._split(s, cut)
+                    continue
+                state = s.decoder_state
+                if state.tokens and state.num_frames - state.frames[0] < 2 * self._max_frames:
+                    rule = None  # one word so far: wait for the next to start (rules 1-2 end it at a pause)
+            final = last or rule is not None
             s.result = self._result(s, final)
             if final:
                 s.segment += 1
                 s.segment_start = s.frames_done
                 s.decoder_state = self.decoder.init_state()
                 s.done = last
+
+    def _split(self, s: Stream, cut: Split) -> None:
+        """Finalises the tokens before the cut as one segment; the rest opens the next, decoding on."""
+        state = s.decoder_state
+        start = s.segment_start * self.frame_seconds
+        s.result = Result(text=self.tokenizer.decode(state.tokens[:cut.num_tokens]), segment=s.segment,
+                          is_final=True, start=round(start, 3),
+                          end=round((s.segment_start + cut.frame) * self.frame_seconds, 3),
+                          tokens=[self.tokenizer.id_to_symbol(t) for t in state.tokens[:cut.num_tokens]],
+                          timestamps=[round(start + f * self.frame_seconds, 3) for f in state.frames[:cut.num_tokens]])
+        s.segment += 1
+        s.segment_start += cut.frame
+        s.decoder_state = self.decoder.drop_prefix(state, cut.num_tokens, cut.frame)
 
     def _result(self, s: Stream, is_final: bool) -> Result:
         tokens, frames = s.decoder_state.tokens, s.decoder_state.frames

@@ -15,7 +15,7 @@ Frame indices count encoder frames from the state's start; see ctc_decoding.fram
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -112,6 +112,13 @@ class RnntGreedyDecoder:
                                 pred_out=pred[i].copy())
                 for i, s in enumerate(states)]
 
+    def drop_prefix(self, state: RnntGreedyState, num_tokens: int, num_frames: int) -> RnntGreedyState:
+        """The state seen from frame `num_frames` on, without its first `num_tokens` tokens (a segment cut
+        there); the predictor's context keeps the real last tokens."""
+        return replace(state, tokens=state.tokens[num_tokens:],
+                       frames=tuple(f - num_frames for f in state.frames[num_tokens:]),
+                       num_frames=state.num_frames - num_frames)
+
 
 @dataclass(frozen=True, eq=False)
 class Hypothesis:
@@ -167,6 +174,14 @@ class RnntBeamDecoder:
 
     def init_state(self) -> RnntBeamState:
         return RnntBeamState(hyps=(Hypothesis(tokens=(), log_prob=0.0),))
+
+    def drop_prefix(self, state: RnntBeamState, num_tokens: int, num_frames: int) -> RnntBeamState:
+        """The beam seen from frame `num_frames` on, after the best hypothesis's first `num_tokens` tokens were
+        finalised: only the hypotheses that begin with them go on, without them."""
+        head = state.tokens[:num_tokens]
+        return RnntBeamState(hyps=tuple(
+            replace(h, tokens=h.tokens[num_tokens:], frames=tuple(f - num_frames for f in h.frames[num_tokens:]))
+            for h in state.hyps if h.tokens[:num_tokens] == head), num_frames=state.num_frames - num_frames)
 
     def context(self, tokens: tuple[int, ...]) -> tuple[int, ...]:
         if self.context_size == 0:
