@@ -1,9 +1,11 @@
-"""SRT and WebVTT text from final results."""
+"""SRT and WebVTT text from final results: cues cut at pauses, timed to their words, two lines of <= 42."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from speechstream.asr.cues import CueConfig, cues
 
 
 def _clock(seconds: float, decimal: str) -> str:
@@ -14,13 +16,12 @@ def _clock(seconds: float, decimal: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{decimal}{ms:03d}"
 
 
-def subtitles(results: Sequence[Any], fmt: str) -> str:
-    """`fmt` "srt" or "vtt"; one cue per non-empty final segment."""
-    cues = [r for r in results if r.is_final and r.text]
+def subtitles(results: Sequence[Any], fmt: str, config: CueConfig | None = None) -> str:
+    """`fmt` "srt" or "vtt"; the cues of the final, non-empty segments (speechstream.asr.cues)."""
     decimal = "," if fmt == "srt" else "."
     lines = ["WEBVTT", ""] if fmt == "vtt" else []
-    for n, r in enumerate(cues, 1):
+    for n, cue in enumerate(cues(results, config), 1):
         if fmt == "srt":
             lines.append(str(n))
-        lines += [f"{_clock(r.start, decimal)} --> {_clock(r.end, decimal)}", r.text, ""]
+        lines += [f"{_clock(cue.start, decimal)} --> {_clock(cue.end, decimal)}", *cue.lines, ""]
     return "\n".join(lines)
