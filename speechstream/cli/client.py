@@ -39,13 +39,13 @@ async def _run(args: argparse.Namespace, samples, rate: int) -> None:  # noqa: A
     import json
     import ssl
 
+    from speechstream.cli.live import LiveLine
     from speechstream.server.client import stream_audio
 
     context = None
     if args.url.startswith("wss:"):
         context = ssl.create_default_context(cafile=args.cafile)
-    live = not args.json and sys.stdout.isatty()
-    erase = "\r\033[K" if live else ""
+    live = LiveLine(not args.json and sys.stdout.isatty())
     async for message in stream_audio(args.url, samples, rate, realtime=args.realtime, chunk_ms=args.chunk_ms,
                                       token=args.token, lookahead_ms=args.lookahead_ms, decoding=args.decoding,
                                       ssl_context=context):
@@ -56,8 +56,7 @@ async def _run(args: argparse.Namespace, samples, rate: int) -> None:  # noqa: A
         elif message.get("is_final"):
             if message["text"]:
                 span = f"[{message['start']:.2f} - {message['end']:.2f}] " if "end" in message else ""
-                print(f"{erase}{span}{message['text']}", flush=True)
-        elif live:
-            print(f"{erase}{message['text']}", end="", flush=True)
-    if live:
-        print(erase, end="", flush=True)
+                live.print(f"{span}{message['text']}")
+        else:
+            live.show(message["text"])
+    live.clear()

@@ -33,6 +33,7 @@ def level_meter(samples, width: int = 20) -> str:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechstream.cli.live import LiveLine
     from speechstream.pipeline import MicSource
 
     recognizer = load_recognizer(args)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     mic = MicSource(device=device, block_ms=args.block_ms)
     rate = int(mic.sample_rate)
-    live = sys.stdout.isatty() and not args.json
+    live = LiveLine(sys.stdout.isatty() and not args.json)
     writer = _open_wav(args.save, rate)
     shown_overruns, received = 0, 0
     print(f"listening on {mic.device['name']!r} at {rate} Hz; Ctrl-C to stop", file=sys.stderr)
@@ -52,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(r.to_dict()), flush=True)
             elif r.is_final and r.text:
-                print(f"\r\033[K[{r.start:.2f} - {r.end:.2f}] {r.text}" if live else
-                      f"[{r.start:.2f} - {r.end:.2f}] {r.text}", flush=True)
-            elif live and not final_only:
-                print(f"\r\033[K{level_meter(block)} {r.text}", end="", flush=True)
+                live.print(f"[{r.start:.2f} - {r.end:.2f}] {r.text}")
+            elif not final_only:
+                live.show(r.text, prefix=f"{level_meter(block)} ")
 
     def stop(signum, frame) -> None:  # noqa: ANN001
         # Ctrl-C stops the capture; the blocks already captured are still decoded. A second one aborts.
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             stream.accept_waveform(rate, block)
             emit()
             if mic.overruns > shown_overruns:
-                print(f"\nwarning: {mic.overruns - shown_overruns} audio block(s) lost: the computer is too slow "
+                live.clear()
+                print(f"warning: {mic.overruns - shown_overruns} audio block(s) lost: the computer is too slow "
                       "or busy (try a shorter --lookahead-ms or a faster --decoding)", file=sys.stderr)
                 shown_overruns = mic.overruns
             if args.duration is not None and received >= args.duration * rate:
@@ -84,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
             writer.close()
     stream.input_finished()
     emit(final_only=True)
-    if live:
-        print("\r\033[K", end="", flush=True)
+    live.clear()
     return 0
 
 

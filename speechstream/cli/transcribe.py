@@ -49,6 +49,7 @@ def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
 
 def run(args: argparse.Namespace) -> int:
     from speechstream.asr.files import transcribe_files
+    from speechstream.cli.live import LiveLine
     from speechstream.cli.subtitles import subtitles
     from speechstream.errors import AudioError, SpeechstreamError
 
@@ -58,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
     recognizer.create_stream(args.lookahead_ms)  # a bad --lookahead-ms fails before any work
     names = [str(f) for f in args.files]
     several = len(names) > 1
-    live = args.format == "text" and not several and sys.stdout.isatty()
+    live = LiveLine(args.format == "text" and not several and sys.stdout.isatty())
     finals: dict[int, list] = {i: [] for i in range(len(names))}
     failed = 0
     for i, event in transcribe_files(recognizer, args.files, args.lookahead_ms, args.realtime):
         if isinstance(event, AudioError):
             failed += 1
+            live.clear()
             print(f"speechstream transcribe: error: {event}", file=sys.stderr)
             continue
         if args.format == "json":
@@ -71,13 +73,12 @@ def run(args: argparse.Namespace) -> int:
         elif args.format == "text":
             prefix = f"{names[i]}: " if several else ""
             if event.is_final and event.text:
-                print(f"{_erase(live)}{prefix}[{event.start:.2f} - {event.end:.2f}] {event.text}", flush=True)
-            elif live:
-                print(f"{_erase(live)}{event.text}", end="", flush=True)
+                live.print(f"{prefix}[{event.start:.2f} - {event.end:.2f}] {event.text}")
+            else:
+                live.show(event.text)
         elif event.is_final:
             finals[i].append(event)
-    if live:
-        print(_erase(live), end="", flush=True)
+    live.clear()
     if args.format in ("srt", "vtt"):
         for i, results in finals.items():
             _write_subtitles(subtitles(results, args.format), args.files[i], args)
@@ -90,7 +91,3 @@ def _write_subtitles(text: str, path: Path, args: argparse.Namespace) -> None:
         return
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{path.stem}.{args.format}").write_text(text + "\n")
-
-
-def _erase(live: bool) -> str:
-    return "\r\033[K" if live else ""
