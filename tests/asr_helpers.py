@@ -46,6 +46,13 @@ def make_model_dir(d: Path) -> Path:
     return d
 
 
+def make_piece_model_dir(d: Path) -> Path:
+    """make_model_dir with sentencepiece-like labels: every other letter starts a word ("▁a", "b", "▁c", ...)."""
+    make_model_dir(d)
+    write_tokens([f"\u2581{s}" if s in "acegi" else s for s in SYMBOLS], str(d / "tokens.txt"))
+    return d
+
+
 def utterances(rng: np.random.Generator, lengths: tuple[int, ...]) -> list[np.ndarray]:
     """Tones and noise that change every 50 ms, after a silent start: varied frames, varied tokens."""
     out = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from asr_helpers import make_model_dir, utterances
+from asr_helpers import make_model_dir, make_piece_model_dir, utterances
 
 from speechstream.asr.recognizer import Recognizer
 from speechstream.cli import main
@@ -43,7 +43,7 @@ def alone(model_dir: Path, path: Path) -> list[str]:
 
 def test_json_batch_equals_each_file_alone(model_dir: Path, wavs: list[Path],
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["transcribe", *map(str, wavs), "--model", str(model_dir), "--json"]) == 0
+    assert main(["transcribe", *map(str, wavs), "--model", str(model_dir), "--json", "--partials"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for path in wavs:
         mine = [e for e in events if e["file"] == str(path)]
@@ -51,6 +51,20 @@ def test_json_batch_equals_each_file_alone(model_dir: Path, wavs: list[Path],
         finals = [e["text"] for e in mine if e["is_final"]]
         assert finals == alone(model_dir, path) and any(finals)
         assert any(not e["is_final"] for e in mine)  # partial results stream out before the final one
+
+
+def test_json_is_finals_only_unless_partials_are_asked_for(tmp_path: Path, wavs: list[Path],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    model = make_piece_model_dir(tmp_path / "model")  # "▁a"-style tokens: the JSON must keep them raw
+    assert main(["transcribe", str(wavs[0]), "--model", str(model), "--json"]) == 0
+    out = capsys.readouterr().out
+    finals = [json.loads(line) for line in out.splitlines()]
+    assert finals and all(e["is_final"] for e in finals)
+    assert "\u2581" in out and "\\u2581" not in out  # the same characters as `client --json`
+    assert main(["transcribe", str(wavs[0]), "--model", str(model), "--json", "--partials"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e for e in events if e["is_final"]] == finals and len(events) > len(finals)
+    assert all(e["text"] for e in events if not e["is_final"])  # no empty event before a segment has text
 
 
 def test_text_and_subtitle_formats(model_dir: Path, wavs: list[Path], tmp_path: Path,

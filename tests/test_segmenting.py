@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr_helpers import NEVER, SYMBOLS, make_model_dir, utterances
+from asr_helpers import NEVER, make_piece_model_dir, utterances
 
 from speechstream.asr.endpoint import EndpointConfig, EndpointRule
 from speechstream.asr.recognizer import Recognizer
 from speechstream.asr.segmenting import Split, TokenKinds, best_split
-from speechstream.asr.tokenizer import write_tokens
 
 PIECES = ["<unk>", "\u2581the", "\u2581qu", "ick", "\u2581fox", "\u2581", "a", "b", "<blk>"]
 KINDS = TokenKinds.from_symbols(PIECES)
@@ -40,10 +39,7 @@ def test_character_vocabularies_cut_at_the_bare_boundary() -> None:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
     """The tiny random model with sentencepiece-like labels: every other letter starts a word."""
-    d = make_model_dir(tmp_path_factory.mktemp("model"))
-    pieces = [f"\u2581{s}" if s in "acegi" else s for s in SYMBOLS]
-    write_tokens(pieces, str(d / "tokens.txt"))
-    return d
+    return make_piece_model_dir(tmp_path_factory.mktemp("model"))
 
 
 def _finals(rec: Recognizer, x: np.ndarray, pieces: int) -> list:

@@ -25,7 +25,7 @@ def transcribe_files(recognizer: Recognizer, paths: Sequence[str | Path], lookah
             continue
         streams[i] = recognizer.create_stream(lookahead_ms)
         readers[i] = iter(sources[i])
-        last_text[i] = None
+        last_text[i] = ""  # no event for a segment until it has text
     while streams:
         for i in list(readers):
             try:
@@ -43,6 +43,6 @@ def transcribe_files(recognizer: Recognizer, paths: Sequence[str | Path], lookah
                 r = recognizer.get_result(s)
                 if r.is_final or r.text != last_text[i]:
                     yield i, r
-                last_text[i] = None if r.is_final else r.text
+                last_text[i] = "" if r.is_final else r.text
                 if s.done:
                     del streams[i]

@@ -261,7 +261,7 @@ class Recognizer:
         a Result whenever a segment's text changes and every final one."""
         rate = int(sample_rate if sample_rate is not None else getattr(source, "sample_rate"))
         stream = self.create_stream(lookahead_ms)
-        last_text: str | None = None
+        last_text = ""  # no event for a segment until it has text (or ends)
         for chunk in _chain(source, stream):
             if chunk is not None:
                 stream.accept_waveform(rate, chunk)
@@ -270,7 +270,7 @@ class Recognizer:
                 r = self.get_result(stream)
                 if r.is_final or r.text != last_text:
                     yield r
-                last_text = None if r.is_final else r.text
+                last_text = "" if r.is_final else r.text
 
 
 def _chain(source: Iterable[np.ndarray], stream: Stream) -> Iterator[np.ndarray | None]:

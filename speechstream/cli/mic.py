@@ -46,12 +46,17 @@ def run(args: argparse.Namespace) -> int:
     shown_overruns, received = 0, 0
     print(f"listening on {mic.device['name']!r} at {rate} Hz; Ctrl-C to stop", file=sys.stderr)
 
+    shown = [""]  # the partial text last printed: a result is printed when it changes or ends
+
     def emit(final_only: bool = False) -> None:
         while recognizer.is_ready(stream):
             recognizer.decode_streams([stream])
             r = recognizer.get_result(stream)
+            changed = r.is_final or r.text != shown[0]
+            shown[0] = "" if r.is_final else r.text
             if args.json:
-                print(json.dumps(r.to_dict()), flush=True)
+                if changed:  # raw characters, as `client --json` prints them
+                    print(json.dumps(r.to_dict(), ensure_ascii=False), flush=True)
             elif r.is_final and r.text:
                 live.print(f"[{r.start:.2f} - {r.end:.2f}] {r.text}")
             elif not final_only:

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    parser.add_argument("--partials", action="store_true",
+                        help="json: also print the partial results as a segment grows (default: finals only)")
     parser.add_argument("--realtime", action="store_true", help="read files at real-time pace, like a microphone")
     parser.add_argument("--out-dir", type=Path, help="srt/vtt: write FILE.srt / FILE.vtt here (needed for several files)")
 
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"speechstream transcribe: error: {event}", file=sys.stderr)
             continue
         if args.format == "json":
-            print(json.dumps({"file": names[i], **event.to_dict()}), flush=True)
+            if event.is_final or args.partials:  # raw characters, as `client --json` prints them
+                print(json.dumps({"file": names[i], **event.to_dict()}, ensure_ascii=False), flush=True)
         elif args.format == "text":
             prefix = f"{names[i]}: " if several else ""
             if event.is_final and event.text:
