@@ -5,6 +5,9 @@ hibari G2P (numpy + onnxruntime itself), never torch.
     segment     sentences, long clauses and word-capped runs, decided incrementally
     phonemes    hibari's G2P and Kokoro's 114-symbol vocabulary: phonemes -> token ids
     frontend    TextFrontend (whole text -> ids) and TextStream (text in pieces -> ids as they become final)
+    voices      the speaker table's names (Kokoro's 28 English voices) and blends ("af_heart:0.6,bm_george:0.4")
+    config      AcousticConfig: the acoustic model's frozen config, its look-ahead and latency
+    regulate    length regulation: log durations -> frames per phoneme -> frame conditions (numpy)
 
 The torch half is speechstream.tts.torch (the acoustic model, its losses and export); it imports this half,
 never the reverse.

@@ -1,0 +1,11 @@
+"""The torch half of TTS: the streaming acoustic model, its losses and export.
+
+    encoder   TextEncoder: phoneme ids -> encodings and log durations, L phonemes of look-ahead
+    regulate  length regulation (batched torch twin of speechstream.tts.regulate)
+    decoder   FlowDecoder: frame conditions -> Fbank frames by chunk-causal flow matching, a cache per
+              solver evaluation
+    model     AcousticModel: the speaker table and the two halves; forward() offline, *_step() streaming
+    losses    log-duration MSE, flow matching, prior MSE
+
+Everything here may import the runtime half (speechstream.tts); nothing there imports this package.
+"""

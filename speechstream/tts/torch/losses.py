@@ -1,0 +1,71 @@
+"""The acoustic model's training losses: log-duration MSE, flow matching, and the prior (mu) MSE.
+
+Shapes: B batch, N phonemes, T frames, M mel bins.
+
+The recipe weights and sums them; each takes a mask so padded phonemes and frames count for nothing.
+Durations are ground-truth frames per phoneme (from an alignment), the mel the Fbank of the audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .model import AcousticModel
+from .regulate import frame_conditions
+
+
+def _masked_mean(err: Tensor, mask: Tensor) -> Tensor:
+    """err (B, T[, X]) -> mean over the True entries of mask (B, T) (and the channels)."""
+    if err.dim() == 3:
+        mask = mask[..., None].expand_as(err)
+    m = mask.to(err.dtype)
+    return (err * m).sum() / m.sum().clamp_min(1.0)
+
+
+def duration_loss(log_durations: Tensor, durations: Tensor, mask: Tensor) -> Tensor:
+    """Predicted log(1 + frames) (B, N), true frames (B, N) int, phoneme mask (B, N) -> MSE."""
+    return _masked_mean((log_durations - torch.log1p(durations.float())).square(), mask)
+
+
+def flow_matching_loss(model: AcousticModel, x1: Tensor, cond: Tensor, speaker: Tensor, mask: Tensor,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """Rectified-flow velocity MSE: x1 (B, T, M) normalised target, cond (B, T, H) from the decoder's
+    condition stack, speaker (B, E), frame mask (B, T); t ~ U(0, 1) per item, x0 ~ N(0, 1)."""
+    t = torch.rand(x1.size(0), generator=generator, device=x1.device)
+    x0 = torch.randn(x1.shape, generator=generator, device=x1.device)
+    tt = t[:, None, None]
+    v = model.decoder.velocity((1 - tt) * x0 + tt * x1, t, cond, speaker)
+    return _masked_mean((v - (x1 - x0)).square(), mask)
+
+
+def prior_loss(mu: Tensor, x1: Tensor, mask: Tensor) -> Tensor:
+    """mu (B, T, M), the condition stack's mel estimate, against x1 (B, T, M): MSE (Matcha's prior loss)."""
+    return _masked_mean((mu - x1).square(), mask)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    duration: float = 1.0
+    flow: float = 1.0
+    prior: float = 1.0
+
+
+def acoustic_loss(model: AcousticModel, ids: Tensor, durations: Tensor, mel: Tensor, voice: Tensor,
+                  weights: LossWeights = LossWeights(), generator: torch.Generator | None = None
+                  ) -> dict[str, Tensor]:
+    """One training batch: ids (B, N) (0 pads), durations (B, N) int (0 for padding), mel (B, T, M) log-mel
+    with T >= sum(durations) of each item, voice (B, S) -> {"loss", "duration", "flow", "prior"}."""
+    speaker = model.speaker(voice)
+    enc, log_dur = model.encoder(ids, speaker)
+    frames, mask = frame_conditions(enc, durations)
+    x1 = model.normalise(mel[:, :frames.size(1)])
+    cond, mu = model.decoder.condition(frames, speaker)
+    terms = {"duration": duration_loss(log_dur, durations, ids != 0),
+             "flow": flow_matching_loss(model, x1, cond, speaker, mask, generator),
+             "prior": prior_loss(mu, x1, mask)}
+    terms["loss"] = (weights.duration * terms["duration"] + weights.flow * terms["flow"]
+                     + weights.prior * terms["prior"])
+    return terms
