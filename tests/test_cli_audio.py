@@ -64,6 +64,17 @@ def test_features_unwritable_output_is_one_line_exit_2(speech_22k, tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_features_output_names_are_checked_before_any_work(speech_22k, tmp_path):
+    # np.save would write f4.txt.npy and say "saved to f4.txt"; a missing folder said "System error.".
+    for args, message in (([tmp_path / "f4.txt"], "use .npy"),
+                          ([tmp_path / "f.npy", "--plot", tmp_path / "f.txt"], "use .png"),
+                          ([tmp_path / "no" / "f.npy"], "does not exist")):
+        result = speechstream("features", speech_22k, "--out", *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_devices_lists_the_pulse_microphone(pulse_server):
     result = speechstream("devices", "--json", env=pulse_server.env)
     assert result.returncode == 0, result.stderr

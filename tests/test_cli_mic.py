@@ -68,3 +68,12 @@ def test_no_input_device_is_a_clear_error(tmp_path: Path) -> None:
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2 and "Traceback" not in err
     assert "input device" in err and "speechstream devices" in err
+
+
+@pytest.mark.parametrize("name, message", [("cap.xyz", "'.xyz' files; use .wav"), ("no/cap.wav", "does not exist")])
+def test_save_is_checked_before_the_device(tmp_path: Path, name: str, message: str) -> None:
+    model = make_model_dir(tmp_path / "model")
+    env = {**os.environ, "PULSE_SERVER": "unix:/nonexistent"}  # a device error would come next
+    p = speechstream("mic", "--model", str(model), "--device", "pulse", "--save", str(tmp_path / name), env=env)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and message in err, err

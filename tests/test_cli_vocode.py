@@ -88,6 +88,15 @@ def test_44k_stereo_is_resampled_and_mixed(model: tuple[FlowGenerator, Path], tm
     check_output(out, gen, samples)
 
 
+@pytest.mark.parametrize("suffix", [".ogg", ".flac"])
+def test_compressed_outputs(model: tuple[FlowGenerator, Path], tmp_path: Path, suffix: str) -> None:
+    sf.write(tmp_path / "in.wav", chirp(0.5, RATE), RATE)
+    r = speechstream("vocode", tmp_path / "in.wav", "--out", tmp_path / f"out{suffix}", "--model", model[1])
+    assert r.returncode == 0, r.stderr
+    y, rate = sf.read(tmp_path / f"out{suffix}")
+    assert rate == RATE and len(y) == round(0.5 * RATE)
+
+
 def _mistake(tmp_path: Path, d: Path, case: str) -> tuple[list[object], dict | None, str]:
     """(argv, env, what the message must contain) for one kind of user mistake."""
     good = tmp_path / "good.wav"
@@ -114,11 +123,18 @@ def _mistake(tmp_path: Path, d: Path, case: str) -> tuple[list[object], dict | N
         return ["vocode", good, *out], env, "recipes/vocoder/train.py"
     if case == "chunk":
         return ["vocode", good, *out, "--model", d, "--chunk-frames", "1"], None, "--chunk-frames must be >= 2"
+    if case == "output type":
+        return ["vocode", good, "--out", tmp_path / "out.xyz", "--model", d], None, "'.xyz' files; use .wav, .flac"
+    if case == "no extension":
+        return ["vocode", good, "--out", tmp_path / "out", "--model", d], None, "without an extension; use .wav"
+    if case == "no folder":
+        return ["vocode", good, "--out", tmp_path / "no" / "x.wav", "--model", d], None, "folder"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["missing file", "empty file", "no samples", "missing model", "not a model",
-                                  "asr model", "no default model", "chunk"])
+                                  "asr model", "no default model", "chunk", "output type", "no extension",
+                                  "no folder"])
 def test_user_mistakes_are_one_line_exit_2(model: tuple[FlowGenerator, Path], tmp_path: Path, case: str) -> None:
     argv, env, message = _mistake(tmp_path, model[1], case)
     r = speechstream(*argv, env=env)

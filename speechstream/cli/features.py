@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
+PLOT_TYPES = (".png", ".pdf", ".svg", ".jpg")
 HELP = "stream an audio file through resampling and log-mel features; save the (T, 80) frames"
 
 
@@ -24,11 +25,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from speechstream.audio import FbankConfig
+    from speechstream.cli.outputs import check_output
     from speechstream.errors import SpeechstreamError
     from speechstream.pipeline import Features, FileSource, Resample, pipe
 
     if args.chunk_ms <= 0:
         raise SpeechstreamError(f"--chunk-ms must be positive, got {args.chunk_ms:g}")
+    check_output(args.out, "--out", (".npy",))  # np.save would add .npy to any other name
+    if args.plot is not None:
+        check_output(args.plot, "--plot", PLOT_TYPES)
     config = FbankConfig()
     source = FileSource(args.file, chunk_ms=args.chunk_ms, realtime=args.realtime)
     blocks = list(pipe(source, Resample(config.sample_rate), Features(config)))

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="input device index or name substring (see `speechstream devices`)")
     add_model_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print every result as a JSON line")
-    parser.add_argument("--save", type=Path, help="also write the captured audio to this wav file")
+    parser.add_argument("--save", type=Path, help="also write the captured audio to this file (.wav, .flac, .ogg or .mp3)")
     parser.add_argument("--duration", type=float, help="stop after this many seconds of audio")
     parser.add_argument("--block-ms", type=float, default=20.0, help="capture block size (default 20 ms)")
 
@@ -34,15 +34,17 @@ def level_meter(samples, width: int = 20) -> str:  # noqa: ANN001
 
 def run(args: argparse.Namespace) -> int:
     from speechstream.cli.live import LiveLine
+    from speechstream.cli.outputs import audio_output
     from speechstream.pipeline import MicSource
 
+    writer_format = audio_output(args.save, "--save", wav_subtype="FLOAT") if args.save is not None else None
     recognizer = load_recognizer(args)
     stream = recognizer.create_stream(args.lookahead_ms)
     device = int(args.device) if args.device is not None and args.device.isdigit() else args.device
     mic = MicSource(device=device, block_ms=args.block_ms)
     rate = int(mic.sample_rate)
     live = LiveLine(sys.stdout.isatty() and not args.json)
-    writer = _open_wav(args.save, rate)
+    writer = _open_writer(args.save, rate, writer_format)
     shown_overruns, received = 0, 0
     print(f"listening on {mic.device['name']!r} at {rate} Hz; Ctrl-C to stop", file=sys.stderr)
 
@@ -94,14 +96,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_wav(path: Path | None, rate: int):  # noqa: ANN202
-    if path is None:
+def _open_writer(path: Path | None, rate: int, format_subtype: tuple[str, str] | None):  # noqa: ANN202
+    if path is None or format_subtype is None:
         return None
     import soundfile as sf
 
     from speechstream.errors import SpeechstreamError
 
+    fmt, subtype = format_subtype
     try:
-        return sf.SoundFile(str(path), "w", samplerate=rate, channels=1, subtype="FLOAT")
+        return sf.SoundFile(str(path), "w", samplerate=rate, channels=1, format=fmt, subtype=subtype)
     except (OSError, RuntimeError) as e:
         raise SpeechstreamError(f"cannot write {path}: {e}") from None

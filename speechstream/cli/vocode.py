@@ -12,7 +12,8 @@ HELP = "resynthesize a file through the streaming vocoder (Fbank frames -> 16 kH
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, metavar="IN",
                         help="audio file (any rate: resampled to 16 kHz; stereo is mixed to mono)")
-    parser.add_argument("--out", type=Path, required=True, metavar="OUT.wav", help="where to write the 16 kHz result")
+    parser.add_argument("--out", type=Path, required=True, metavar="OUT.wav",
+                        help="where to write the 16 kHz result (.wav, .flac, .ogg or .mp3)")
     parser.add_argument("--model", type=Path, metavar="DIR",
                         help="vocoder model directory (default: models/vocoder_en or $SPEECHSTREAM_VOCODER_MODEL)")
     parser.add_argument("--chunk-frames", type=int, metavar="N",
@@ -25,12 +26,14 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from speechstream.audio.io import read_audio, write_audio
+    from speechstream.cli.outputs import audio_output
     from speechstream.errors import SpeechstreamError
     from speechstream.vocoder.model_dir import default_vocoder_model, load_vocoder
     from speechstream.vocoder.resynthesis import feature_config, resynthesize, streaming_config
 
     if args.num_threads < 1:
         raise SpeechstreamError(f"--num-threads must be >= 1, got {args.num_threads}")
+    _, subtype = audio_output(args.out, "--out")
     vocoder = load_vocoder(args.model if args.model is not None else default_vocoder_model(),
                            num_threads=args.num_threads, provider=args.provider)
     rate = feature_config(vocoder.config).sample_rate
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     clipped = int((abs(out) > 1.0).sum())
     try:
-        write_audio(args.out, out, rate)
+        write_audio(args.out, out, rate, subtype=subtype)
     except (OSError, RuntimeError) as e:  # soundfile raises RuntimeError subclasses for unwritable paths
         raise SpeechstreamError(f"cannot write {args.out}: {e}") from None
     seconds = len(samples) / rate
