@@ -6,6 +6,8 @@
               solver evaluation
     model     AcousticModel: the speaker table and the two halves; forward() offline, *_step() streaming
     losses    log-duration MSE, flow matching, prior MSE
+    export    the two streaming steps as ONNX with their metadata (thin wrappers)
+    checkpoint  the model directory written from and loaded into an AcousticModel (safetensors)
 
 Everything here may import the runtime half (speechstream.tts); nothing there imports this package.
 """
