@@ -93,6 +93,36 @@ def test_a_bad_file_is_reported_and_the_others_still_decoded(model_dir: Path, wa
     assert [json.loads(x)["text"] for x in out.splitlines() if json.loads(x)["is_final"]] == alone(model_dir, wavs[0])
 
 
+def test_the_only_file_failing_writes_no_subtitle_header(model_dir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", str(tmp_path / "nope.wav"), "--model", str(model_dir), "--format", "vtt"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "nope.wav" in err
+
+
+def test_folders_and_standard_input(model_dir: Path, wavs: list[Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    folder = wavs[0].parent  # a.wav and b.wav
+    assert main(["transcribe", str(folder), "--model", str(model_dir), "--json"]) == 0
+    files = {json.loads(line)["file"] for line in capsys.readouterr().out.splitlines()}
+    assert files == {str(w) for w in wavs}
+    (tmp_path / "empty").mkdir()
+    assert main(["transcribe", str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
+    assert "no audio files" in capsys.readouterr().err
+    # `sox ... -t wav - | speechstream transcribe -`
+    p = subprocess.run([sys.executable, "-m", "speechstream", "transcribe", "-", "--model", str(model_dir), "--json"],
+                       input=wavs[0].read_bytes(), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    events = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    assert {e["file"] for e in events} == {"-"} and [e["text"] for e in events] == alone(model_dir, wavs[0])
+    p = subprocess.run([sys.executable, "-m", "speechstream", "transcribe", "-", "--model", str(model_dir)],
+                       input=b"", capture_output=True, timeout=120)
+    assert p.returncode == 2 and b"standard input (-) is empty" in p.stderr and b"Traceback" not in p.stderr
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "/nonexistent"], "model directory not found"),
     (["--lookahead-ms", "5"], "no look-ahead"),

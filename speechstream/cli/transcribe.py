@@ -9,6 +9,8 @@ from pathlib import Path
 
 HELP = "transcribe audio files with a streaming model (text, json lines, srt or vtt)"
 FORMATS = ("text", "json", "srt", "vtt")
+STDIN = "-"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".au")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +28,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files (any rate, mono or stereo)")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="audio files (any rate, mono or stereo), folders of them, or - for standard input")
     add_model_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from speechstream.cli.subtitles import subtitles
     from speechstream.errors import AudioError, SpeechstreamError
 
+    args.files = expand_inputs(args.files)
     if args.format in ("srt", "vtt") and len(args.files) > 1 and args.out_dir is None:
         raise SpeechstreamError(f"--format {args.format} with several files needs --out-dir")
     recognizer = load_recognizer(args)
@@ -67,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     for i, event in transcribe_files(recognizer, args.files, args.lookahead_ms, args.realtime):
         if isinstance(event, AudioError):
             failed += 1
+            finals.pop(i, None)  # no subtitles (not even a WEBVTT header) for a file that failed
             live.clear()
             print(f"speechstream transcribe: error: {event}", file=sys.stderr)
             continue
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 live.print(f"{prefix}[{event.start:.2f} - {event.end:.2f}] {event.text}")
             else:
                 live.show(event.text)
-        elif event.is_final:
+        elif event.is_final and i in finals:
             finals[i].append(event)
     live.clear()
     if args.format in ("srt", "vtt"):
@@ -93,4 +98,23 @@ def _write_subtitles(text: str, path: Path, args: argparse.Namespace) -> None:
         print(text)
         return
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{path.stem}.{args.format}").write_text(text + "\n")
+    stem = "stdin" if str(path) == STDIN else path.stem
+    (args.out_dir / f"{stem}.{args.format}").write_text(text + "\n")
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Each folder replaced by the audio files directly in it (sorted); files and - stay as given."""
+    from speechstream.errors import SpeechstreamError
+
+    out: list[Path] = []
+    for p in paths:
+        if str(p) != STDIN and p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise SpeechstreamError(f"{p} is a folder with no audio files ({', '.join(AUDIO_SUFFIXES)}) in it")
+            out += found
+        else:
+            out.append(p)
+    if sum(str(p) == STDIN for p in out) > 1:
+        raise SpeechstreamError("standard input (-) can be read only once")
+    return out

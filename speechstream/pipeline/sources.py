@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import io
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from speechstream.errors import AudioError
+
+STDIN = "-"
 
 
 def as_mono_block(samples: object, what: str = "samples") -> np.ndarray:
@@ -47,6 +51,7 @@ class FileSource:
     With `realtime=True` each chunk is released when it would have finished arriving from a microphone
     (its end time, on a monotonic clock started at the first pull), so downstream timing is realistic.
     Multi-channel files are averaged to mono. `chunks_read` and `samples_read` count what was read so far.
+    The path "-" reads standard input (whole, before the first chunk: libsndfile needs to seek).
     """
 
     def __init__(
@@ -63,10 +68,17 @@ class FileSource:
         if chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
         self.path = Path(path)
-        if not self.path.is_file():
+        # "-" is standard input (`sox in.mp3 -t wav - | speechstream transcribe -`): a pipe cannot seek,
+        # which libsndfile needs, so it is read whole first.
+        self._data = sys.stdin.buffer.read() if str(path) == STDIN else None
+        if self._data is None and self.path.is_dir():
+            raise AudioError(f"{self.path} is a folder, not an audio file")
+        if self._data is None and not self.path.is_file():
             raise AudioError(f"no such audio file: {self.path}")
+        if self._data is not None and not self._data:
+            raise AudioError("standard input (-) is empty: pipe an audio file into it")
         try:
-            info = soundfile.info(str(self.path))
+            info = soundfile.info(self._open_target())
         except Exception as e:  # soundfile raises several types (LibsndfileError, RuntimeError, TypeError)
             raise AudioError(f"cannot read audio file {self.path}: {_reason(e)}") from None
         if info.frames <= 0:
@@ -82,7 +94,7 @@ class FileSource:
         import soundfile
 
         try:
-            f = soundfile.SoundFile(str(self.path))
+            f = soundfile.SoundFile(self._open_target())
         except Exception as e:
             raise AudioError(f"cannot read audio file {self.path}: {_reason(e)}") from None
         with f:
@@ -104,6 +116,10 @@ class FileSource:
                     if wait > 0:
                         self._sleep(wait)
                 yield x
+
+
+    def _open_target(self) -> str | io.BytesIO:
+        return str(self.path) if self._data is None else io.BytesIO(self._data)
 
 
 def _reason(e: Exception) -> str:
