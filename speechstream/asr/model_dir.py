@@ -56,3 +56,45 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     if config.get("version") != VERSION:
         raise ModelError(f"{path}: format version {config.get('version')!r}, this speechstream reads {VERSION}")
     return config
+
+
+HEADS = ("ctc", "rnnt")
+
+
+def check_runtime_dir(model_dir: Path) -> None:
+    """A ModelError that says what `model_dir` is when it holds no encoder graph to run: another kind of
+    model, a trained model not yet exported, or no model at all."""
+    if any((model_dir / f"encoder{s}.onnx").is_file() for s in ("", ".int8")):
+        return
+    config = model_dir / CONFIG
+    if config.is_file():
+        try:
+            kind = json.loads(config.read_text()).get("format")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            kind = None
+        if kind is not None and kind != FORMAT:
+            raise ModelError(f"{model_dir} is not an ASR model directory (its {CONFIG} is a {kind!r} one)")
+        if (model_dir / WEIGHTS).is_file():
+            raise ModelError(f"{model_dir} has no ONNX graphs yet; run `speechstream export {model_dir}`")
+    raise ModelError(f"{model_dir} is not an ASR model directory: it has no encoder.onnx (nor {CONFIG} and "
+                     f"{WEIGHTS} to export one from)")
+
+
+def trained_heads(model_dir: Path) -> frozenset[str]:
+    """The heads training taught: config.json's "trained_heads" when written there, else what its loss
+    weights imply (ctc_weight 1.0: the RNN-T loss was never computed; 0.0: the CTC loss). Both without a
+    readable config.json (graphs exported elsewhere): nothing to go by."""
+    try:
+        config = json.loads((model_dir / CONFIG).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return frozenset(HEADS)
+    if not isinstance(config, dict):
+        return frozenset(HEADS)
+    if isinstance(config.get("trained_heads"), list):
+        return frozenset(h for h in config["trained_heads"] if h in HEADS)
+    weight = (config.get("model") or {}).get("ctc_weight") if isinstance(config.get("model"), dict) else None
+    if weight == 1.0:
+        return frozenset({"ctc"})
+    if weight == 0.0:
+        return frozenset({"rnnt"})
+    return frozenset(HEADS)

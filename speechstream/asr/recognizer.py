@@ -30,6 +30,7 @@ from speechstream.asr.ctc_decoding import CtcBeamDecoder, CtcGreedyDecoder
 from speechstream.asr.endpoint import EndpointConfig, endpoint_rule_of
 from speechstream.asr.graphs import (EncoderGraph, EncoderState, JoinerGraph, PredictorGraph, split_state,
                                      stack_states)
+from speechstream.asr.model_dir import check_runtime_dir, trained_heads
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
 from speechstream.asr.segmenting import Split, TokenKinds, best_split
 from speechstream.asr.tokenizer import Tokenizer
@@ -132,12 +133,18 @@ class Recognizer:
 
     def __init__(self, model_dir: str | Path, decoding: str = "ctc-greedy", num_threads: int = 1,
                  provider: str = "cpu", beam: int = 4, endpoint: EndpointConfig | None = None,
-                 int8: bool | None = None) -> None:
+                 int8: bool | None = None, allow_untrained: bool = False) -> None:
         if decoding not in DECODING_METHODS:
             raise ModelError(f"unknown decoding method {decoding!r}; choose one of {', '.join(DECODING_METHODS)}")
         d = Path(model_dir)
         if not d.is_dir():
             raise ModelError(f"model directory not found: {d}")
+        check_runtime_dir(d)
+        head = decoding.split("-")[0]
+        if head not in trained_heads(d) and not allow_untrained:  # benchmarks time it all the same
+            other = [m for m in DECODING_METHODS if not m.startswith(head)]
+            raise ModelError(f"{d}: the model's {head.upper().replace('RNNT', 'RNN-T')} head is untrained (see its "
+                             f"config.json), so {decoding} would print noise; use {' or '.join(other)}")
         self.model_dir, self.decoding = d, decoding
         self.encoder = EncoderGraph(_graph(d, "encoder", int8), num_threads, provider)
         contract = self.encoder.contract
