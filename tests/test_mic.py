@@ -63,3 +63,16 @@ def test_mic_source_captures_what_is_played(pulse_server, tmp_path):
     # Exactly one copy was captured at the right length: silence around it.
     outside = np.concatenate([captured[:lag], captured[lag + len(played) :]])
     assert np.abs(outside).max() < 0.01
+
+
+def test_a_block_delivered_while_closing_is_dropped_quietly():
+    """PortAudio may run the callback once more after close() closed the queue: no exception may escape it
+    (cffi prints those as 'Exception ignored from cffi callback ... cannot put a block into a closed stream')."""
+    from speechstream.pipeline.sources import BlockQueue
+
+    mic = MicSource.__new__(MicSource)  # no device needed: only the callback and its queue
+    mic._queue, mic.dropped_blocks, mic.input_overflows = BlockQueue(4), 0, 0
+    mic._callback(np.ones((8, 1), np.float32), 8, None, None)
+    mic._queue.close()
+    mic._callback(np.ones((8, 1), np.float32), 8, None, None)
+    assert mic._queue.get() is not None and mic._queue.get() is None

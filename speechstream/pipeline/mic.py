@@ -66,8 +66,11 @@ class MicSource:
         # Runs on PortAudio's thread: copy (indata is reused) and never block.
         if status and status.input_overflow:
             self.input_overflows += 1
-        if not self._queue.put_nowait(indata[:, 0].copy()):
-            self.dropped_blocks += 1
+        try:
+            if not self._queue.put_nowait(indata[:, 0].copy()):
+                self.dropped_blocks += 1
+        except RuntimeError:  # closed while PortAudio was delivering this block: capture is over (raising
+            pass  # here would print "Exception ignored from cffi callback" on the terminal)
 
     def start(self) -> None:
         if not self._started and not self._queue.closed:
@@ -76,6 +79,8 @@ class MicSource:
 
     def close(self) -> None:
         """Stops capturing and releases the device; safe to call more than once."""
+        # The queue first, so a consumer waiting on it wakes up (close() may run in a signal handler on
+        # the consumer's thread; the callback tolerates a queue closed under it, see _callback).
         self._queue.close()
         self._stream.close(ignore_errors=True)
 
