@@ -76,10 +76,13 @@ def test_segmenter_cuts_long_clauses_and_word_runs() -> None:
     assert done == ["One two, three four five,", "six seven eight nine ten eleven"]
     assert rest == "twelve thirteen"
     assert seg.split("on January 5, 2024 we met")[0] == ["on January 5, 2024 we met"]
+    assert seg.split("a first line\nand a second \n\n third", final=False) == (
+        ["a first line", "and a second"], "third")
+    assert seg.split("no line end yet ", final=False) == ([], "no line end yet ")
 
 
 TEXT = ("Dr. Smith paid $3.50 on Jan. 5th, 2024 at 3 p.m. Then the apple, the pear and the cat went home; "
-        "I read it twice!  Did you?  The 21st guest arrived at 7:45, and 50% stayed.")
+        "I read it twice!  Did you?  The 21st guest arrived at 7:45, and 50% stayed\nA new line \n  without a stop\n")
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,39 @@ def test_runs_without_torch(model_dir: Path) -> None:
             "print('ok', a.size)")
     result = run_without_training_packages(code, str(model_dir))
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-2000:]
+
+
+def test_speak_command(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import io
+    import os
+
+    import soundfile as sf
+
+    from speechstream.tts import speak
+    from speechstream.tts.synthesizer import Synthesizer
+
+    parser = argparse.ArgumentParser()
+    speak.add_arguments(parser)
+    assert speak.run(parser.parse_args(["--model", str(model_dir), "--list-voices"])) == 0
+    assert capsys.readouterr().out.split() == list(Synthesizer.from_dir(model_dir).voices)
+    out = tmp_path / "hello.wav"
+    args = parser.parse_args([TEXT, "--model", str(model_dir), "--voice", "bm_george", "--seed", "2", "--out", str(out)])
+    assert speak.run(args) == 0
+    assert "first audio" in capsys.readouterr().err
+    audio, rate = sf.read(out, dtype="float32")
+    want = np.clip(Synthesizer.from_dir(model_dir).synthesize(TEXT, "bm_george", seed=2), -1, 1)
+    assert rate == 16000 and audio.shape == want.shape
+    assert np.abs(audio - want).max() <= 1.5 / 32768  # 16-bit PCM
+    # stdin, read as it arrives
+    read, write = os.pipe()
+    os.write(write, TEXT.encode())
+    os.close(write)
+    stdin = io.TextIOWrapper(os.fdopen(read, "rb"))
+    piped = tmp_path / "piped.wav"
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert speak.run(parser.parse_args(["--model", str(model_dir), "--voice", "bm_george", "--seed", "2",
+                                        "--out", str(piped)])) == 0
+    stdin.close()
+    np.testing.assert_array_equal(sf.read(piped, dtype="float32")[0], audio)

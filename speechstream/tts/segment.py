@@ -5,6 +5,7 @@ that arrives in pieces splits exactly as the whole text does: ``split(buffer, fi
 segments that are already certain and the undecided rest, which the caller keeps and extends.
 
 A boundary follows a word (a run of non-space characters with whitespace after it) that
+  - ends a line (text read line by line: a line is said when it ends, punctuated or not);
   - ends a sentence: its last character before closing quotes or brackets is . ! or ? - except after a
     title or a Latin abbreviation ("Dr.", "e.g.") or an initial ("J."); "etc." and the like end one only
     when the next word starts with a capital;
@@ -41,7 +42,8 @@ class Segmenter:
                 break
             words += 1
             nxt = tokens[i + 1].group() if i + 1 < len(tokens) else None
-            verdict = self._boundary(m.group(), words, nxt)
+            gap = text[m.end():tokens[i + 1].start() if nxt is not None else len(text)]
+            verdict = True if "\n" in gap else self._boundary(m.group(), words, nxt)
             if verdict is None:  # needs the next word, which has not come
                 if final:
                     continue
@@ -83,4 +85,4 @@ SENTENCES = Segmenter(clause_words=None, max_words=None)
 
 def split_sentences(text: str) -> list[str]:
     """Long text -> its sentences (no clause or word-count cuts)."""
-    return SENTENCES.split(" ".join(text.split()))[0]
+    return SENTENCES.split(" ".join(text.split()))[0]  # line ends inside a sentence do not split it here

@@ -4,7 +4,7 @@
     audio = tts.synthesize("Hello there.", voice="af_heart:0.6,bm_george:0.4")
     stream = tts.stream("af_heart")
     stream.accept_text("Hello "); stream.accept_text("there."); stream.input_finished()
-    while not stream.done: play(stream.pull())
+    while not stream.done: play(stream.pull())     # or: while stream.is_ready: play(stream.pull(1))
 
 The path: text front end (TextStream: segments, normalised, phonemised as soon as final) -> encoder step on
 each batch of new ids -> durations and frame conditions per phoneme (regulate.py) -> decoder steps of whole
@@ -141,6 +141,11 @@ class SynthesisStream:
         self._encode([0] * c.lookahead_phonemes)  # the encoder's end: L pad ids
         self.frames = np.concatenate([self.frames, np.zeros((c.lookahead_frames, c.cond_dim), np.float32)])
         self.ended = True
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether pull() has work: a whole chunk of frames, or the end of the input not yet pulled."""
+        return len(self.frames) >= self.synth.config.chunk_frames or (self.ended and not self.done)
 
     def pull(self, max_chunks: int | None = None) -> np.ndarray:
         """Decodes the whole chunks of frames that are ready (at most max_chunks), and after input_finished
