@@ -1,6 +1,6 @@
 """The ASR benchmark as a script: the same function and flags as `speechstream bench asr`.
 
-    python scripts/bench_asr.py [--model DIR] [--quick] [--json OUT] [--threads 1] [--random default]
+    python scripts/bench_asr.py [--model DIR] [--quick] [--json OUT] [--num-threads 1] [--random default]
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ HELP = ("benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime v
         "vocoder (streaming and offline RTF per solver and NFE)")
 
 
+def add_thread_arguments(parser: argparse.ArgumentParser, help: str) -> None:
+    """--num-threads as every other subcommand spells it; --threads, the old spelling, still works (hidden)."""
+    parser.add_argument("--num-threads", type=int, default=1, help=help)
+    parser.add_argument("--threads", type=int, dest="num_threads", help=argparse.SUPPRESS)
+
+
 def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, metavar="DIR",
                         help="model directory (config.json, model.safetensors, tokens.txt; ONNX graphs are "
@@ -25,7 +31,7 @@ def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
                         help="benchmark a random model of this size instead: tiny (ASRModelConfig.tiny()) or "
                              "default (ASRModelConfig(), the default size)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
-    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads (default 1)")
+    add_thread_arguments(parser, "torch and onnxruntime threads (default 1)")
     parser.add_argument("--seconds", type=float, help="audio for the per-look-ahead measurements (default 30; quick 6)")
     parser.add_argument("--minutes", type=float, help="length of the long stream (default 60; quick 3)")
     parser.add_argument("--repeats", type=int, help="timings per measurement, the median kept (default 5; quick 3)")
@@ -39,7 +45,7 @@ def run_asr(args: argparse.Namespace) -> int:
     from speechstream.bench.asr import AsrBenchConfig, run_asr_bench
     from speechstream.bench.asr_table import format_asr_table
 
-    config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.threads,
+    config = AsrBenchConfig(model_dir=args.model, quick=args.quick, threads=args.num_threads,
                             random_size=args.random_size, seconds=args.seconds, minutes=args.minutes,
                             repeats=args.repeats, int8={"auto": None, "fp32": False, "int8": True}[args.precision])
     return _report(run_asr_bench(config), format_asr_table, args.json)
@@ -76,7 +82,7 @@ def add_vocoder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
     parser.add_argument("--seconds", type=float, default=20.0, help="audio to vocode per timing (default 20)")
     parser.add_argument("--repeats", type=int, default=5, help="timings per measurement, the median kept (default 5)")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    add_thread_arguments(parser, "onnxruntime threads (default 1)")
     parser.epilog = ("Needs torch and onnx (the dev install: scripts/setup.sh --dev, or pip install "
                      "'speechstream[train]'): each solver/NFE is exported to ONNX from model.safetensors for the run.")
 
@@ -86,7 +92,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
     from speechstream.errors import SpeechstreamError
 
     config = VocoderBenchConfig(model_dir=args.model, seconds=args.seconds, repeats=args.repeats,
-                                threads=args.threads).checked()
+                                threads=args.num_threads).checked()
     try:
         import onnx  # noqa: F401
         import torch  # noqa: F401

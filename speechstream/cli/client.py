@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+# The Recognizer's methods, spelled out: importing it would load numpy and onnxruntime for `--help`.
+DECODING_METHODS = ("ctc-greedy", "ctc-beam", "rnnt-greedy", "rnnt-beam")
 HELP = "stream an audio file to a websocket server (speechstream serve or sherpa-onnx's) and print results"
 
 
@@ -15,9 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                         help="send at real-time pace, like a microphone (default; --no-realtime: as fast as possible)")
     parser.add_argument("--chunk-ms", type=float, default=100.0, help="audio per message in ms (default 100)")
-    parser.add_argument("--token", help="the server's token (sent as Authorization: Bearer)")
+    parser.add_argument("--token", default=os.environ.get("SPEECHSTREAM_TOKEN"),
+                        help="the server's token (sent as Authorization: Bearer); default $SPEECHSTREAM_TOKEN")
     parser.add_argument("--lookahead-ms", type=float, help="ask for this look-ahead (protocol 2)")
-    parser.add_argument("--decoding", help="ask for this decoding method (protocol 2)")
+    parser.add_argument("--decoding", choices=DECODING_METHODS,
+                        help="ask for this decoding method (protocol 2; default: the server's)")
     parser.add_argument("--cafile", help="wss: trust this certificate (PEM), e.g. a self-signed one")
     parser.add_argument("--json", action="store_true", help="print every message as one JSON line")
 

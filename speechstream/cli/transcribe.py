@@ -22,7 +22,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the longest look-ahead (chunk) to use, in ms (default: the model's default)")
     parser.add_argument("--decoding", choices=DECODING_METHODS, default="ctc-greedy", help="default ctc-greedy")
     parser.add_argument("--num-threads", type=int, default=1, help="onnxruntime threads (default 1)")
-    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu",
+                        help="onnxruntime execution provider: cpu (default) or cuda (needs onnxruntime-gpu)")
     parser.add_argument("--int8", action="store_true", default=None,
                         help="run the int8 runtime graphs (default: the fp32 ones, or int8 where only those exist)")
 
@@ -31,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
                         help="audio files (any rate, mono or stereo), folders of them, or - for standard input")
     add_model_arguments(parser)
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
-    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default text)")
+    parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--partials", action="store_true",
                         help="json: also print the partial results as a segment grows (default: finals only)")
     parser.add_argument("--realtime", action="store_true", help="read files at real-time pace, like a microphone")
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from speechstream.cli.subtitles import subtitles
     from speechstream.errors import AudioError, SpeechstreamError
 
+    if args.json and args.format not in (None, "json"):
+        raise SpeechstreamError(f"--json and --format {args.format} ask for two output formats; give one")
+    args.format = "json" if args.json else args.format or "text"
     args.files = expand_inputs(args.files)
     if args.format in ("srt", "vtt") and len(args.files) > 1 and args.out_dir is None:
         raise SpeechstreamError(f"--format {args.format} with several files needs --out-dir")

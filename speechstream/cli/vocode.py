@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-frames", type=int, metavar="N",
                         help="mel frames (10 ms each) per streaming step (default: the model's chunk)")
     parser.add_argument("--num-threads", type=int, default=1, help="onnxruntime threads (default 1)")
-    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu",
+                        help="onnxruntime execution provider: cpu (default) or cuda (needs onnxruntime-gpu)")
 
 
 def run(args: argparse.Namespace) -> int:
