@@ -194,13 +194,13 @@ def test_losses_train() -> None:
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(25):
-        terms = acoustic_loss(model, ids, durations, mel, v, generator=gen)
-        assert set(terms) == {"loss", "duration", "flow", "prior"} and torch.isfinite(terms["loss"])
+        terms = acoustic_loss(model, ids, mel, v, durations, generator=gen)
+        assert set(terms) == {"loss", "duration", "flow", "prior", "align"} and torch.isfinite(terms["loss"])
         opt.zero_grad()
         terms["loss"].backward()
         opt.step()
         first = first if first is not None else {k: float(t.detach()) for k, t in terms.items()}
     with torch.no_grad():
-        last = {k: float(t) for k, t in acoustic_loss(model, ids, durations, mel, v, generator=gen).items()}
+        last = {k: float(t) for k, t in acoustic_loss(model, ids, mel, v, durations, generator=gen).items()}
     assert last["duration"] < first["duration"] and last["prior"] < first["prior"]
     assert last["loss"] < first["loss"]

@@ -5,7 +5,8 @@
     decoder   FlowDecoder: frame conditions -> Fbank frames by chunk-causal flow matching, a cache per
               solver evaluation
     model     AcousticModel: the speaker table and the two halves; forward() offline, *_step() streaming
-    losses    log-duration MSE, flow matching, prior MSE
+    alignment monotonic alignment search: durations from the audio itself (Glow-TTS / Matcha)
+    losses    log-duration MSE, flow matching, prior MSE, alignment likelihood; acoustic_loss sums them
     export    the two streaming steps as ONNX with their metadata (thin wrappers)
     checkpoint  the model directory written from and loaded into an AcousticModel (safetensors)
 

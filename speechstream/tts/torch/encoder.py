@@ -6,7 +6,8 @@ Le / Ld encoder / duration blocks, L look-ahead phonemes.
 
   ids -> embedding (0 pads to zeros) -> causal conv (K) -> Le causal ConvNeXt blocks, adaLN on the speaker
       -> LN: the encoding of phoneme i is the output where phoneme i + L entered (a delay of L);
-  encodings (gradient stopped) -> Ld causal ConvNeXt blocks, adaLN on the speaker -> linear: log(1 + frames).
+  encodings (gradient stopped) -> Ld causal ConvNeXt blocks, adaLN on the speaker -> linear: log(1 + frames);
+  encodings -> linear (``mel_out``): a per-phoneme mel estimate that training aligns frames with (alignment.py).
 Every layer is causal, so phoneme i's encoding and duration depend on phonemes <= i + L only, whatever the
 chunking (tests/test_tts_acoustic.py proves it by gradients). An utterance ends with L pad ids (0), offline
 (``forward`` appends them) and streaming (the caller feeds them).
@@ -49,6 +50,7 @@ class TextEncoder(nn.Module):
             for _ in range(c.duration_layers))
         self.duration_out = nn.Linear(c.d_model, 1)
         nn.init.constant_(self.duration_out.bias, 1.8)  # log(1 + 5 frames): a start near the typical phoneme
+        self.mel_out = nn.Linear(c.d_model, c.n_mels)  # per-phoneme mel estimate: training's alignment only
 
     # ---- offline ----
     def forward(self, ids: Tensor, speaker: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,9 +1,10 @@
-"""The acoustic model's training losses: log-duration MSE, flow matching, and the prior (mu) MSE.
+"""The acoustic model's training losses: log-duration MSE, flow matching, the prior (mu) MSE, and the alignment
+likelihood that trains the per-phoneme mel estimate MAS aligns with (alignment.py).
 
 Shapes: B batch, N phonemes, T frames, M mel bins.
 
 The recipe weights and sums them; each takes a mask so padded phonemes and frames count for nothing.
-Durations are ground-truth frames per phoneme (from an alignment), the mel the Fbank of the audio.
+Durations are frames per phoneme, given (an external alignment) or found by MAS; the mel is the audio's Fbank.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .alignment import alignment_loss, durations_from_path, log_likelihood, monotonic_alignment, path_from_durations
 from .model import AcousticModel
 from .regulate import frame_conditions
 
@@ -51,21 +53,33 @@ class LossWeights:
     duration: float = 1.0
     flow: float = 1.0
     prior: float = 1.0
+    align: float = 1.0
 
 
-def acoustic_loss(model: AcousticModel, ids: Tensor, durations: Tensor, mel: Tensor, voice: Tensor,
-                  weights: LossWeights = LossWeights(), generator: torch.Generator | None = None
-                  ) -> dict[str, Tensor]:
-    """One training batch: ids (B, N) (0 pads), durations (B, N) int (0 for padding), mel (B, T, M) log-mel
-    with T >= sum(durations) of each item, voice (B, S) -> {"loss", "duration", "flow", "prior"}."""
+def acoustic_loss(model: AcousticModel, ids: Tensor, mel: Tensor, voice: Tensor, durations: Tensor | None = None,
+                  mel_lengths: Tensor | None = None, weights: LossWeights = LossWeights(),
+                  generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """One training batch: ids (B, N) (0 pads), mel (B, T, M) log-mel, voice (B, S), durations (B, N) int
+    (0 for padding; None: found by monotonic alignment search over mel_lengths (B,) frames, default T)
+    -> {"loss", "duration", "flow", "prior", "align"}. Given durations must fit each item's frames."""
     speaker = model.speaker(voice)
     enc, log_dur = model.encoder(ids, speaker)
+    x = model.normalise(mel)
+    mu_x = model.encoder.mel_out(enc)  # (B, N, M)
+    if durations is None:
+        lengths = mel_lengths if mel_lengths is not None else torch.full_like(ids[:, 0], mel.size(1))
+        with torch.no_grad():
+            path = monotonic_alignment(log_likelihood(mu_x, x), (ids != 0).sum(1), lengths)
+        durations = durations_from_path(path)
+    else:
+        path = path_from_durations(durations, mel.size(1))
     frames, mask = frame_conditions(enc, durations)
-    x1 = model.normalise(mel[:, :frames.size(1)])
+    x1 = x[:, :frames.size(1)]
     cond, mu = model.decoder.condition(frames, speaker)
     terms = {"duration": duration_loss(log_dur, durations, ids != 0),
              "flow": flow_matching_loss(model, x1, cond, speaker, mask, generator),
-             "prior": prior_loss(mu, x1, mask)}
+             "prior": prior_loss(mu, x1, mask),
+             "align": alignment_loss(mu_x, x, path)}
     terms["loss"] = (weights.duration * terms["duration"] + weights.flow * terms["flow"]
-                     + weights.prior * terms["prior"])
+                     + weights.prior * terms["prior"] + weights.align * terms["align"])
     return terms
