@@ -32,7 +32,8 @@ CASES = {
     "pi is 3.14 and -5 is less": "pi is three point one four and minus five is less",
     "No. 5 and #3": "number five and number three",
     "Dr. Smith and Mrs. Jones vs. Mr. Brown": "Doctor Smith and Missus Jones versus Mister Brown",
-    "St. Paul lives on Baker St.": "Saint Paul lives on Baker Street",
+    "St. Paul lives on Baker St.": "Saint Paul lives on Baker Street.",
+    "Baker St. is long": "Baker Street is long",
     "apples, pears, etc. Then e.g. this": "apples, pears, et cetera. Then for example this",
     "code 0042": "code zero zero four two",
     "R&D": "R and D",
@@ -60,6 +61,15 @@ def test_normaliser_is_deterministic_and_leaves_no_digits() -> None:
     assert once == normalize_text(text)
     assert not any(c.isdigit() for c in once)
     assert normalize_text(once) == once  # idempotent on its own output
+
+
+def test_normaliser_never_fails_and_reads_every_digit() -> None:
+    rng = random.Random(0)
+    alphabet = "0123456789 .,:;$£€%-/#&+@aApPmMstndrhJan"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        out = normalize_text(text)
+        assert not any(c.isdigit() for c in out), (text, out)
 
 
 def test_sentence_splitter() -> None:

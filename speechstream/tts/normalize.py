@@ -215,7 +215,7 @@ def normalize_text(text: str) -> str:
     s = re.sub(r"\b(No|Nos|no)\.\s?(?=\d)", "number ", s)
     s = re.sub(r"(?<![\w&])#(?=\d)", "number ", s)
     s = re.sub(r"(?<=[a-z]) (St|Dr)\.?(?=\s*$|\s*[,;:!?]|\s+[a-z])",
-               lambda m: " " + STREET_AFTER[m[1]], s)
+               lambda m: " " + STREET_AFTER[m[1]] + _ends_sentence(m), s)
     s = re.sub(rf"\b({'|'.join(TITLES)})\.? (?=[A-Z])", _title, s)
     for pattern, repl in RULES:
         s = pattern.sub(repl, s)  # type: ignore[arg-type]
