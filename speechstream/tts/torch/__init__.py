@@ -7,6 +7,7 @@
     model     AcousticModel: the speaker table and the two halves; forward() offline, *_step() streaming
     alignment monotonic alignment search: durations from the audio itself (Glow-TTS / Matcha)
     losses    log-duration MSE, flow matching, prior MSE, alignment likelihood; acoustic_loss sums them
+    corpus    training examples from a corpus folder (kokoro_en_v1): front-end ids, voice vectors, Fbank
     export    the two streaming steps as ONNX with their metadata (thin wrappers)
     checkpoint  the model directory written from and loaded into an AcousticModel (safetensors)
 

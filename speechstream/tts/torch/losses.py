@@ -28,7 +28,8 @@ def _masked_mean(err: Tensor, mask: Tensor) -> Tensor:
 
 
 def duration_loss(log_durations: Tensor, durations: Tensor, mask: Tensor) -> Tensor:
-    """Predicted log(1 + frames) (B, N), true frames (B, N) int, phoneme mask (B, N) -> MSE."""
+    """Predicted log(1 + frames) (B, N), true frames (B, N) (int, or float when rescaled), phoneme mask (B, N)
+    -> MSE."""
     return _masked_mean((log_durations - torch.log1p(durations.float())).square(), mask)
 
 
@@ -57,11 +58,14 @@ class LossWeights:
 
 
 def acoustic_loss(model: AcousticModel, ids: Tensor, mel: Tensor, voice: Tensor, durations: Tensor | None = None,
-                  mel_lengths: Tensor | None = None, weights: LossWeights = LossWeights(),
-                  generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                  mel_lengths: Tensor | None = None, speeds: Tensor | None = None,
+                  weights: LossWeights = LossWeights(), generator: torch.Generator | None = None
+                  ) -> dict[str, Tensor]:
     """One training batch: ids (B, N) (0 pads), mel (B, T, M) log-mel, voice (B, S), durations (B, N) int
-    (0 for padding; None: found by monotonic alignment search over mel_lengths (B,) frames, default T)
-    -> {"loss", "duration", "flow", "prior", "align"}. Given durations must fit each item's frames."""
+    (0 for padding; None: found by monotonic alignment search over mel_lengths (B,) frames, default T),
+    speeds (B,) the rates the audio was spoken at (the duration target is frames * speed, the speed-1
+    duration the runtime's speed divides) -> {"loss", "duration", "flow", "prior", "align"}.
+    Given durations must fit each item's frames (corpus.collate gives the batch as keywords)."""
     speaker = model.speaker(voice)
     enc, log_dur = model.encoder(ids, speaker)
     x = model.normalise(mel)
@@ -76,7 +80,8 @@ def acoustic_loss(model: AcousticModel, ids: Tensor, mel: Tensor, voice: Tensor,
     frames, mask = frame_conditions(enc, durations)
     x1 = x[:, :frames.size(1)]
     cond, mu = model.decoder.condition(frames, speaker)
-    terms = {"duration": duration_loss(log_dur, durations, ids != 0),
+    target = durations if speeds is None else durations * speeds.to(log_dur.dtype)[:, None]
+    terms = {"duration": duration_loss(log_dur, target, ids != 0),
              "flow": flow_matching_loss(model, x1, cond, speaker, mask, generator),
              "prior": prior_loss(mu, x1, mask),
              "align": alignment_loss(mu_x, x, path)}
