@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,8 @@ def test_bench_vocoder_on_a_model_dir(tmp_path: Path) -> None:
     assert all_finite(result["timings"]["ms_per_chunk"]) and result["run"]["threads"] == 1
     table = r.stdout
     assert "random weights" not in table and all(s in table for s in ("euler", "midpoint", "rtf stream"))
+    # What was timed, in words that read: "audio: 1 s (a 7.80 s espeak-ng clip, repeated)".
+    assert re.search(r"audio: 1 s \(a \d+\.\d\d s (espeak-ng clip|clip of tones and noise .*), repeated\)", table), table
 
 
 def test_bench_vocoder_without_a_model_times_random_weights(tmp_path: Path) -> None:

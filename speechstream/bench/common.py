@@ -98,10 +98,10 @@ def speech_clip(work_dir: Path, sample_rate: int = 16000, text: str = SPEECH_TEX
             subprocess.run([exe, "-w", str(wav), text], check=True, capture_output=True, timeout=60)
             x, rate = sf.read(wav, dtype="float32", always_2d=True)
             clip = resample(x.mean(axis=1), rate, sample_rate)
-            return clip, f"espeak-ng speech, {len(clip) / sample_rate:.2f} s, repeated"
+            return clip, f"a {len(clip) / sample_rate:.2f} s espeak-ng clip, repeated"
         except (OSError, subprocess.SubprocessError, RuntimeError):
             pass
-    return tones_and_noise(5 * sample_rate, sample_rate), "tones and noise (espeak-ng unavailable), 5 s, repeated"
+    return tones_and_noise(5 * sample_rate, sample_rate), "a 5 s clip of tones and noise (espeak-ng unavailable), repeated"
 
 
 def tones_and_noise(num_samples: int, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:

@@ -176,7 +176,7 @@ def format_vocoder_table(r: dict[str, Any]) -> str:
     weights = " (random weights)" if r["random_weights"] else ""
     head = (f"# model: {m['source']}{weights}, {r['parameters'] / 1e6:.2f} M parameters, chunk {m['chunk_frames']} "
             f"frames + look-ahead {m['lookahead_frames']}, latency {r['latency_ms']:g} ms, default "
-            f"{m['default_sampler']}; {run['threads']} thread(s); audio: {t['audio_s']:g} s of {run['audio']}; "
+            f"{m['default_sampler']}; {run['threads']} thread(s); audio: {t['audio_s']:g} s ({run['audio']}); "
             f"median of {run['repeats']} repeats; {run['clock']}; took {run['wall_s']:.1f} s")
     notes = "".join(f"\n# {n}" for n in r["notes"])
     header = ["solver", "nfe", f"rtf stream ({CLOCK})", "wall", f"rtf offline ({CLOCK})", "wall",
