@@ -116,6 +116,31 @@ def test_protocol_2_rate_format_lookahead_and_decoding(server: ServerThread, aud
         assert finals(results(got)) == reference_finals(audio[2], 16000, decoding="rnnt-greedy")
 
 
+def test_one_log_line_per_connection(server: ServerThread, audio: list[np.ndarray],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import re
+    import time
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "speechstream.server"]
+
+    with caplog.at_level(logging.INFO, logger="speechstream.server"):
+        asyncio.run(exchange(server.url, [*f32(audio[2], 4000), "Done"]))
+        asyncio.run(exchange(server.url, [json.dumps({"lookahead_ms": 80}), *f32(audio[2], 4000), "Done"]))
+        asyncio.run(exchange(server.url, [b"\0" * 6]))
+        deadline = time.monotonic() + 10
+        while len([m for m in lines() if "close code" in m]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    line = r"127\.0\.0\.1:\d+: protocol {}, \d+\.\d s, {} s of audio, close code {}"
+    seconds = f"{len(audio[2]) / 16000:.2f}"
+    summary = [m for m in lines() if "close code" in m]
+    assert len(summary) == 3, lines()
+    for expected in (line.format(1, seconds, 1000), line.format(2, seconds, 1000), line.format(1, "0.00", 1003)):
+        assert any(re.fullmatch(expected, m) for m in summary), (expected, summary)
+    assert any(m.startswith("closing 127.0.0.1:") and "1003" in m for m in lines())  # the error's own line
+
+
 def test_an_empty_stream_gets_one_empty_final_result(server: ServerThread) -> None:
     got, code = asyncio.run(exchange(server.url, ["Done"]))
     assert code == 1000 and got[-1] == "Done!" and finals(results(got)) == [""]

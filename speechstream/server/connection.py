@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
@@ -44,6 +45,9 @@ class Connection:
         self.seconds_in = 0.0  # audio received, in seconds
         self._configured = False
         self._format = "f32le"
+        self.protocol = 1
+        self.peer = _peer(ws)  # taken now: a closed transport has no address
+        self.started = time.monotonic()
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -56,6 +60,9 @@ class Connection:
             if not writer.done():
                 writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
+            # One line per connection, whatever its end (an error also had its own line, in fail()).
+            log.info("%s: protocol %d, %.1f s, %.2f s of audio, close code %s", self.peer, self.protocol,
+                     time.monotonic() - self.started, self.seconds_in, self.ws.close_code)
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -90,6 +97,7 @@ class Connection:
             elif message.lstrip().startswith("{"):
                 if self._configured:
                     raise p.ProtocolError(p.POLICY, "the configuration message must be the first message")
+                self.protocol = 2
                 await self._open(p.parse_config(message), protocol2=True)
             else:
                 preview = message[:40] + ("..." if len(message) > 40 else "")
@@ -157,7 +165,7 @@ class Connection:
         self._drop()
         while not self.outbox.empty():
             self.outbox.get_nowait()
-        log.info("closing %s with %d: %s", _peer(self.ws), code, message)
+        log.info("closing %s with %d: %s", self.peer, code, message)
         self.outbox.put_nowait(p.error_message(code, message))
         self.outbox.put_nowait(Close(code, p.close_reason(message)))
 
