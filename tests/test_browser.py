@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from asr_helpers import utterances
-from test_server_helpers import ServerThread, reference_finals
+from test_server_helpers import ServerThread, model_dir, reference_finals
 from websockets.sync.client import ClientConnection, connect
 
 from speechstream.server import worker
@@ -106,6 +106,10 @@ def test_the_page_transcribes_the_microphone(tmp_path: Path, monkeypatch: pytest
             page.eval("document.getElementById('toggle').click()")
             assert page.wait("document.body.dataset.status !== 'starting' && document.body.dataset.status", 20) \
                 == "listening", page.eval("document.getElementById('error').textContent")
+            # The page says which model runs, the latency in effect, and the microphone's level.
+            assert page.wait("document.getElementById('latency').textContent", 10).endswith(" ms")
+            assert "look-ahead" in page.eval("document.getElementById('latency').textContent")
+            assert page.eval("document.getElementById('model').textContent") == f"model {model_dir().name}"
             partials = set()
             end = time.monotonic() + 20
             while sum(map(len, received)) < len(x) + 0.1 * RATE and time.monotonic() < end:  # the whole file, and a bit
@@ -114,6 +118,7 @@ def test_the_page_transcribes_the_microphone(tmp_path: Path, monkeypatch: pytest
             page.eval("document.getElementById('toggle').click()")
             page.wait("document.body.dataset.status === 'done'", 20)
             shown = page.eval("Array.from(document.querySelectorAll('#final p')).map(p => p.textContent)")
+            assert float(page.eval("document.getElementById('level').dataset.peak")) > -40  # it moved with the audio
             assert page.eval("document.getElementById('error').textContent") == ""
     finally:
         os.killpg(chromium.pid, signal.SIGKILL)  # headless Chromium never exits by itself

@@ -260,6 +260,7 @@ def test_hundreds_of_abusive_clients_leave_no_streams_and_bounded_memory(server:
 def test_healthz_and_the_page(server: ServerThread) -> None:
     h = server.health()
     assert {"status", "connections", "streams", "rounds", "chunks", "max_batch"} <= set(h) and h["status"] == "ok"
+    assert h["model"] == model_dir().name  # the page shows it
     with urllib.request.urlopen(server.http + "/") as r:
         page = r.read().decode()
         assert r.headers["Content-Type"].startswith("text/html") and "Content-Security-Policy" in r.headers

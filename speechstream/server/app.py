@@ -54,7 +54,8 @@ class SpeechServer:
 
     def health(self) -> dict[str, Any]:
         s = self.worker.stats
-        return {"status": "draining" if self.draining else "ok", "connections": len(self.connections),
+        return {"status": "draining" if self.draining else "ok", "model": self.pool.default.model_dir.name,
+                "connections": len(self.connections),
                 "streams": len(self.worker.sessions), "rounds": s.rounds, "chunks": s.chunks,
                 "max_batch": s.max_batch}
 

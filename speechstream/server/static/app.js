@@ -11,6 +11,18 @@ function setStatus(text) {
   document.body.dataset.status = text;
 }
 
+// The block's RMS in dB full scale, on the meter (-60 dB and below read as silence).
+function showLevel(block) {
+  let sum = 0;
+  for (let i = 0; i < block.length; i++) sum += block[i] * block[i];
+  const db = Math.max(-60, 10 * Math.log10(sum / Math.max(1, block.length) + 1e-12));
+  $("level").value = db;
+  $("level").dataset.peak = Math.max(Number($("level").dataset.peak || -60), db);
+}
+
+// Which model the server runs, shown before Start.
+fetch("/healthz").then((r) => r.json()).then((h) => { $("model").textContent = `model ${h.model}`; }).catch(() => {});
+
 function socketUrl() {
   const url = new URL("/", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -24,7 +36,10 @@ function onMessage(event) {
     return;
   }
   const msg = JSON.parse(event.data);
-  if (msg.error) {
+  if (msg.config) {
+    const c = msg.config;
+    $("latency").textContent = `${c.decoding}, look-ahead ${c.lookahead_ms} ms, latency ${c.latency_ms.toFixed(0)} ms`;
+  } else if (msg.error) {
     $("error").textContent = `error ${msg.code}: ${msg.error}`;
   } else if ("text" in msg) {
     if (msg.is_final) {
@@ -46,6 +61,7 @@ async function start() {
   $("error").textContent = "";
   $("final").replaceChildren();
   $("partial").textContent = "";
+  $("latency").textContent = "";
   setStatus("starting");
   try {
     const stream = await navigator.mediaDevices.getUserMedia({
@@ -78,6 +94,7 @@ async function start() {
         if (ws.readyState === WebSocket.OPEN) ws.send("Done");
         ctx.close().catch(() => {});
       } else if (ws.readyState === WebSocket.OPEN) {
+        showLevel(e.data);
         ws.send(e.data.buffer);
       }
     };
@@ -109,6 +126,7 @@ function stopCapture() {
   session.stream.getTracks().forEach((t) => t.stop()); // the context closes once the worklet has flushed
   session = null;
   $("toggle").textContent = "Start";
+  $("level").value = -60;
 }
 
 $("toggle").addEventListener("click", () => (session ? stop() : start()));
