@@ -108,7 +108,7 @@ def test_speak_command(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
 
     import soundfile as sf
 
-    from speechstream.tts import speak
+    from speechstream.cli import speak
     from speechstream.tts.synthesizer import Synthesizer
 
     parser = argparse.ArgumentParser()

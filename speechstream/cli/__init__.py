@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "transcribe": "speechstream.cli.transcribe",
     "mic": "speechstream.cli.mic",
     "vocode": "speechstream.cli.vocode",
+    "speak": "speechstream.cli.speak",
     "export": "speechstream.cli.export",
     "serve": "speechstream.cli.serve",
     "client": "speechstream.cli.client",

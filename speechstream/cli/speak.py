@@ -1,8 +1,7 @@
 """`speechstream speak`: text -> speech, streamed: audio starts as soon as the first segment's phonemes and the
 model's look-ahead are in, and plays (or is written) while the rest of the text still arrives.
 
-A subcommand module by the CLI's contract (HELP, add_arguments, run; heavy imports inside run), kept beside
-the synthesizer until speechstream/cli registers it as "speak".
+A subcommand module by the CLI's contract (HELP, add_arguments, run; heavy imports inside run).
 
     speechstream speak "Hello there." --voice af_heart:0.6,bm_george:0.4 --out hello.wav
     llm "tell me a story" | speechstream speak --voice bf_emma          # stdin, read as it arrives
