@@ -75,6 +75,8 @@ def test_samplers_the_model_can_run() -> None:
     (["--repeats", "0"], "--repeats must be >= 1"),
     (["--seconds", "0"], "--seconds must be > 0"),
     (["--model", "/nonexistent"], "not found"),
+    (["--json", "/nonexistent/x.json"], "the folder /nonexistent does not exist"),
+    (["--json", "out.txt"], "use .json"),
 ])
 def test_bad_arguments_are_one_line_errors(argv: list[str], message: str) -> None:
     r = speechstream("bench", "vocoder", *argv)

@@ -42,6 +42,7 @@ def add_asr_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_asr(args: argparse.Namespace) -> int:
+    _check_json(args.json)
     from speechstream.bench.asr import AsrBenchConfig, run_asr_bench
     from speechstream.bench.asr_table import format_asr_table
 
@@ -67,6 +68,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
+    _check_json(args.json)
     from speechstream.bench.server import format_server_table, run_server_bench
     from speechstream.bench.server_config import ServerBenchConfig
 
@@ -88,6 +90,7 @@ def add_vocoder_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_vocoder(args: argparse.Namespace) -> int:
+    _check_json(args.json)
     from speechstream.bench.vocoder import VocoderBenchConfig, format_vocoder_table, run_vocoder_bench
     from speechstream.errors import SpeechstreamError
 
@@ -100,6 +103,14 @@ def run_vocoder(args: argparse.Namespace) -> int:
         raise SpeechstreamError(f"bench vocoder exports ONNX graphs and needs torch and onnx "
                                 f"(scripts/setup.sh --dev, or pip install 'speechstream[train]'): {e}") from None
     return _report(run_vocoder_bench(config), format_vocoder_table, args.json)
+
+
+def _check_json(path: Path | None) -> None:
+    """Before the benchmark, not after its minutes: a --json OUT whose folder is missing."""
+    from speechstream.cli.outputs import check_output
+
+    if path is not None:
+        check_output(path, "--json", (".json",))
 
 
 def _report(result: dict, table: Callable[[dict], str], json_path: Path | None) -> int:
