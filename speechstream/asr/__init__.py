@@ -9,6 +9,8 @@ The runtime half is this package's top level: numpy and onnxruntime only, never 
     rnnt_decoding   greedy and modified-beam RNN-T decoders over predictor / joiner callables
     endpoint        sherpa-onnx's endpoint rules
     segmenting      where a segment at the length limit is cut: the longest pause before a word
+    vad             silero-vad's ONNX model as a streaming voice activity detector (ends segments at pauses)
+    cues            subtitle cues from final results: timed words, cut at pauses, two lines of <= 42
     graphs          the exported encoder / predictor / joiner graphs as numpy callables
     recognizer      Recognizer + Stream: the user-facing streaming API
     files           many files decoded as one batch of streams (`speechstream transcribe`)

@@ -15,6 +15,8 @@ streaming gives exactly the transcript of the whole file decoded at once. After 
 rules) the result is final, the segment index goes up and decoding restarts; the encoder keeps its caches.
 When a segment reaches the length limit (rule3) it is cut at its longest pause before a word instead
 (speechstream.asr.segmenting): the tokens after the cut open the next segment and decoding goes on.
+With `vad=VadConfig()` a voice activity detector (silero-vad's ONNX model) also ends a segment after a pause
+in the audio itself, whatever the model's blanks say.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from speechstream.asr.model_dir import check_runtime_dir, trained_heads
 from speechstream.asr.rnnt_decoding import RnntBeamDecoder, RnntGreedyDecoder
 from speechstream.asr.segmenting import Split, TokenKinds, best_split
 from speechstream.asr.tokenizer import Tokenizer
+from speechstream.asr.vad import RATE as VAD_RATE
+from speechstream.asr.vad import SileroVad, VadConfig
 from speechstream.audio.fbank import Fbank, FbankConfig
 from speechstream.audio.io import check_samples
 from speechstream.audio.resample import Resampler
@@ -72,6 +76,7 @@ class Stream:
         self.sample_rate = recognizer.sample_rate
         self._resampler: Resampler | None = None
         self._features = recognizer.fbank.stream()
+        self._vad = recognizer.vad.stream() if recognizer.vad is not None else None
         self._pending = np.zeros((0, contract.feat_dim), np.float32)  # features not yet encoded
         self.encoder_state: EncoderState = recognizer.encoder.init_state(1)
         self.decoder_state = recognizer.decoder.init_state()
@@ -112,6 +117,8 @@ class Stream:
 
     def _add(self, samples: np.ndarray) -> None:
         self.samples_received += samples.shape[0]
+        if self._vad is not None:
+            self._vad.accept(samples)
         frames = self._features.accept(samples)
         if frames.shape[0]:
             self._pending = np.concatenate([self._pending, frames])
@@ -133,7 +140,7 @@ class Recognizer:
 
     def __init__(self, model_dir: str | Path, decoding: str = "ctc-greedy", num_threads: int = 1,
                  provider: str = "cpu", beam: int = 4, endpoint: EndpointConfig | None = None,
-                 int8: bool | None = None, allow_untrained: bool = False) -> None:
+                 int8: bool | None = None, allow_untrained: bool = False, vad: VadConfig | None = None) -> None:
         if decoding not in DECODING_METHODS:
             raise ModelError(f"unknown decoding method {decoding!r}; choose one of {', '.join(DECODING_METHODS)}")
         d = Path(model_dir)
@@ -155,6 +162,9 @@ class Recognizer:
         self.sample_rate = self.fbank.config.sample_rate
         self.frame_seconds = contract.subsampling_factor * self.fbank.config.frame_shift / self.sample_rate
         self.endpoint = endpoint or EndpointConfig()
+        if vad is not None and self.sample_rate != VAD_RATE:
+            raise ModelError(f"the VAD runs at {VAD_RATE} Hz, this model at {self.sample_rate} Hz")
+        self.vad = SileroVad(vad) if vad is not None else None
         self._kinds = TokenKinds.from_symbols(self.tokenizer.symbols)
         self._max_frames = int(round(self.endpoint.rule3.min_utterance_length / self.frame_seconds))
         blank = contract.blank_id
@@ -227,6 +237,8 @@ class Recognizer:
                 state = s.decoder_state
                 if state.tokens and state.num_frames - state.frames[0] < 2 * self._max_frames:
                     rule = None  # one word so far: wait for the next to start (rules 1-2 end it at a pause)
+            if rule is None and not last and self._vad_endpoint(s):
+                rule = 0  # the VAD heard a pause after speech
             final = last or rule is not None
             s.result = self._result(s, final)
             if final:
@@ -234,6 +246,13 @@ class Recognizer:
                 s.segment_start = s.frames_done
                 s.decoder_state = self.decoder.init_state()
                 s.done = last
+
+    def _vad_endpoint(self, s: Stream) -> bool:
+        """With a VAD: a segment with tokens ends after `min_silence_s` of non-speech that followed speech."""
+        if s._vad is None or self.vad is None or not s.decoder_state.tokens:
+            return False
+        silence = s._vad.trailing_silence(s.frames_done * self.frame_seconds, s.segment_start * self.frame_seconds)
+        return silence >= self.vad.config.min_silence_s - 1e-9
 
     def _split(self, s: Stream, cut: Split) -> None:
         """Finalises the tokens before the cut as one segment; the rest opens the next, decoding on."""

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from speechstream.asr.recognizer import Recognizer
-    from speechstream.cli.transcribe import load_recognizer
+    from speechstream.cli.transcribe import load_recognizer, vad_config
     from speechstream.errors import SpeechstreamError
     from speechstream.server import ServerConfig, SpeechServer
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     def load(method: str) -> Recognizer:
         return Recognizer.from_dir(recognizer.model_dir, decoding=method, num_threads=args.num_threads,
-                                   provider=args.provider, int8=args.int8)
+                                   provider=args.provider, int8=args.int8, vad=vad_config(args))
 
     server = SpeechServer(recognizer, config, load)
     try:

@@ -24,6 +24,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-threads", type=int, default=1, help="onnxruntime threads (default 1)")
     parser.add_argument("--provider", choices=("cpu", "cuda"), default="cpu",
                         help="onnxruntime execution provider: cpu (default) or cuda (needs onnxruntime-gpu)")
+    parser.add_argument("--vad", action="store_true",
+                        help="also end a segment at a pause the voice activity detector hears (silero-vad's ONNX "
+                             "model: pip install --no-deps silero-vad)")
+    parser.add_argument("--vad-min-silence-ms", type=float, default=500.0, metavar="MS",
+                        help="--vad: the pause after speech that ends a segment (default 500)")
     parser.add_argument("--int8", action="store_true", default=None,
                         help="run the int8 runtime graphs (default: the fp32 ones, or int8 where only those exist)")
 
@@ -50,7 +55,19 @@ def load_recognizer(args: argparse.Namespace):  # noqa: ANN201
         raise SpeechstreamError(f"--num-threads must be >= 1, got {args.num_threads}")
     model = args.model if args.model is not None else default_asr_model()
     return Recognizer.from_dir(model, decoding=args.decoding, num_threads=args.num_threads, provider=args.provider,
-                               int8=args.int8)
+                               int8=args.int8, vad=vad_config(args))
+
+
+def vad_config(args: argparse.Namespace):  # noqa: ANN201
+    """The VadConfig of --vad / --vad-min-silence-ms, or None."""
+    from speechstream.asr.vad import VadConfig
+    from speechstream.errors import SpeechstreamError
+
+    if not args.vad:
+        return None
+    if args.vad_min_silence_ms <= 0:
+        raise SpeechstreamError(f"--vad-min-silence-ms must be > 0, got {args.vad_min_silence_ms:g}")
+    return VadConfig(min_silence_s=args.vad_min_silence_ms / 1000)
 
 
 def run(args: argparse.Namespace) -> int:
