@@ -35,7 +35,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, required=True, help="model dir with fp32 and int8 graphs")
     p.add_argument("--eval", type=Path, required=True, help="evaluate.py's --out (results.json, RESULTS.md)")
     p.add_argument("--exp", type=Path, required=True, help="the training experiment (train.csv, for the card)")
-    p.add_argument("--corpus", type=Path, default=Path("/work/data/synth_en"), help="for summary.json")
+    p.add_argument("--corpus", type=Path, nargs="+", default=[Path("/work/data/synth_en")],
+                   help="the corpora trained and scored on (their summary.json), listed in the card")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--int8-tolerance", type=float, default=0.3, help="WER points int8 may cost")
     p.add_argument("--history", type=Path, help="markdown on how the run went (phases, commands), for the card")
@@ -82,12 +83,22 @@ def lineage(training: dict) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def model_card(config: dict, results_md: str, train: dict[str, float], corpus: dict,
+def corpus_line(name: str, summary: dict) -> str:
+    """One corpus's splits (hours, speakers, persons, hours by engine) from its summary.json: the recipe's
+    per-split form, or a one-split corpus's flat form (the shared Kokoro corpus)."""
+    splits = summary.get("splits") or {"train": summary}
+    parts = []
+    for split, s in splits.items():
+        who = f"{s['speakers']} speakers" + (f" / {s['persons']} persons" if "persons" in s else "")
+        engines = ", ".join(f"{e} {h:.1f} h" for e, h in s.get("hours_by_engine", {}).items())
+        parts.append(f"{split} {s['hours']:.1f} h / {who}" + (f" ({engines})" if engines else ""))
+    return f"- `{name}`: " + "; ".join(parts)
+
+
+def model_card(config: dict, results_md: str, train: dict[str, float], corpora: dict[str, dict],
                precision: str | None, int8_diff: float | None, history: str = "", name: str = "asr_en") -> str:
     enc = config["model"]["encoder"]
-    splits = corpus.get("splits", {})
-    data = ", ".join(f"{name} {s['hours']:.1f} h / {s['speakers']} speakers / {s['persons']} persons"
-                     for name, s in splits.items())
+    data = "\n".join(corpus_line(n, c) for n, c in corpora.items())
     return f"""# {name}: streaming English ASR (cache-aware Conformer, CTC + RNN-T)
 
 Trained by `recipes/asr/synth_en` on synthetic speech only; this card is written by `ship.py` from the
@@ -100,8 +111,10 @@ measurements.
 - {graphs_line(precision, int8_diff)}
 
 ## Data
-Debian main voices (espeak-ng, flite, festival) reading WordNet examples, fortunes and the World English Bible,
-augmented (reverberation, telephone band, noise, gain). {data}. Test voices and sentences are held out.
+Synthetic speech: Debian main voices (espeak-ng, flite, festival; augmented with reverberation, telephone band,
+noise and gain) and, where listed, Kokoro-82M voices and blends of them (clean), reading WordNet examples,
+fortunes and the World English Bible. Dev and test voices (persons) and sentences are held out of training.
+{data}
 
 ## Training
 {train['steps']} updates ({train['rnnt_steps']} of them with the RNN-T loss, the rest CTC alone),
@@ -139,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True)
     for n in names:
         shutil.copyfile(args.model / n, args.out / n)
-    corpus_summary = args.corpus / "summary.json"
-    corpus = json.loads(corpus_summary.read_text()) if corpus_summary.is_file() else {}
+    corpora = {c.name: json.loads((c / "summary.json").read_text()) for c in args.corpus
+               if (c / "summary.json").is_file()}
     config = json.loads((args.model / "config.json").read_text())
     results_md = (args.eval / "RESULTS.md").read_text()
     history = "\n" + args.history.read_text().strip() + "\n" if args.history else ""
     training_json = args.model / "training.json"
     if training_json.is_file():
         history = lineage(json.loads(training_json.read_text())) + history
-    card = model_card(config, results_md, training_summary(args.exp), corpus, precision, diff, history, args.out.name)
+    card = model_card(config, results_md, training_summary(args.exp), corpora, precision, diff, history, args.out.name)
     (args.out / "MODEL_CARD.md").write_text(card)
     shutil.copyfile(args.eval / "RESULTS.md", args.out / "RESULTS.md")
     print(f"wrote {args.out}: {len(names) + 2} files, {size_mb:.1f} MB, runtime graphs {precision or 'none'}")
