@@ -76,3 +76,26 @@ def test_length_limit_cuts_between_words(model_dir: Path, decoding: str) -> None
     if decoding == "ctc-greedy":  # greedy is frame-local: the cuts neither lose nor repeat a token
         whole = _finals(Recognizer.from_dir(model_dir, decoding=decoding, endpoint=NEVER), x, 1)
         assert [t for r in finals for t in r.tokens] == whole[0].tokens
+
+
+def test_a_cut_keeps_the_transducer_context() -> None:
+    """After a cut the predictor still sees the last tokens before it (greedy and beam alike)."""
+    import numpy as np
+
+    from speechstream.asr.rnnt_decoding import Hypothesis, RnntBeamDecoder, RnntBeamState, RnntGreedyDecoder
+
+    def never(*_: object) -> np.ndarray:
+        raise AssertionError("no model call in drop_prefix")
+
+    beam = RnntBeamDecoder(never, never, blank_id=9, context_size=2)
+    state = RnntBeamState((Hypothesis((1, 2, 3, 4), -1.0, (0, 2, 5, 7)), Hypothesis((1, 2, 3), -2.0, (0, 2, 5)),
+                           Hypothesis((1, 5, 3), -3.0, (0, 2, 5))), num_frames=9)
+    cut = beam.drop_prefix(state, 3, 6)
+    assert [h.tokens for h in cut.hyps] == [(4,), ()] and cut.hyps[0].frames == (1,) and cut.num_frames == 3
+    assert [beam.context(h.tokens, h.history) for h in cut.hyps] == [(3, 4), (2, 3)]
+    again = beam.drop_prefix(cut, 1, 2)  # a second cut right after: the history spans both
+    assert beam.context(again.hyps[0].tokens, again.hyps[0].history) == (3, 4)
+    greedy = RnntGreedyDecoder(never, never, blank_id=9, context_size=2)
+    g = greedy.drop_prefix(greedy.init_state().__class__(context=(3, 4), tokens=(1, 2, 3, 4), frames=(0, 2, 5, 7),
+                                                         num_frames=9), 3, 6)
+    assert g.context == (3, 4) and g.tokens == (4,) and g.frames == (1,)

@@ -126,6 +126,7 @@ class Hypothesis:
 
     frames: frame of each token (of the best-scoring alignment when the hypothesis was formed).
     pred_out: (Dp,) predictor output for the hypothesis's context, or None until computed.
+    history: the last tokens of the segment before (drop_prefix), which the predictor's context still sees.
     """
 
     tokens: tuple[int, ...]
@@ -133,6 +134,7 @@ class Hypothesis:
     frames: tuple[int, ...] = ()
     num_trailing_blanks: int = 0
     pred_out: np.ndarray | None = None
+    history: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,14 +181,16 @@ class RnntBeamDecoder:
         """The beam seen from frame `num_frames` on, after the best hypothesis's first `num_tokens` tokens were
         finalised: only the hypotheses that begin with them go on, without them."""
         head = state.tokens[:num_tokens]
+        history = (state.hyps[0].history + head)[-self.context_size:] if self.context_size else ()
         return RnntBeamState(hyps=tuple(
-            replace(h, tokens=h.tokens[num_tokens:], frames=tuple(f - num_frames for f in h.frames[num_tokens:]))
+            replace(h, tokens=h.tokens[num_tokens:], frames=tuple(f - num_frames for f in h.frames[num_tokens:]),
+                    history=history)
             for h in state.hyps if h.tokens[:num_tokens] == head), num_frames=state.num_frames - num_frames)
 
-    def context(self, tokens: tuple[int, ...]) -> tuple[int, ...]:
+    def context(self, tokens: tuple[int, ...], history: tuple[int, ...] = ()) -> tuple[int, ...]:
         if self.context_size == 0:
             return ()
-        return ((self.blank_id,) * self.context_size + tokens)[-self.context_size:]
+        return ((self.blank_id,) * self.context_size + history + tokens)[-self.context_size:]
 
     def step(self, encoder_out: np.ndarray, state: RnntBeamState) -> RnntBeamState:
         """encoder_out: (T, De) of one stream."""
@@ -228,15 +232,14 @@ class RnntBeamDecoder:
             h_i, y = divmod(int(idx), V)
             h, score = hyps[h_i], float(flat[idx])
             if y == self.blank_id:
-                new = Hypothesis(h.tokens, score, h.frames, h.num_trailing_blanks + 1, h.pred_out)
+                new = Hypothesis(h.tokens, score, h.frames, h.num_trailing_blanks + 1, h.pred_out, h.history)
             else:
-                new = Hypothesis(h.tokens + (y,), score, h.frames + (frame,), 0, None)
+                new = Hypothesis(h.tokens + (y,), score, h.frames + (frame,), 0, None, h.history)
             old = merged.get(new.tokens)
             if old is None:
                 merged[new.tokens] = new
             else:  # candidates come best first, so the merged one keeps the better alignment's frames
-                merged[new.tokens] = Hypothesis(old.tokens, float(np.logaddexp(old.log_prob, score)), old.frames,
-                                                old.num_trailing_blanks, old.pred_out)
+                merged[new.tokens] = replace(old, log_prob=float(np.logaddexp(old.log_prob, score)))
         return sorted(merged.values(), key=lambda h: -h.log_prob)
 
     def _fill_pred(self, beams: list[list[Hypothesis]],
@@ -247,9 +250,9 @@ class RnntBeamDecoder:
         often comes back a few frames later in another hypothesis, so the cache saves predictor rows.
         """
         need = sorted({c for b in beams for h in b if h.pred_out is None
-                       for c in [self.context(h.tokens)] if c not in cache})
+                       for c in [self.context(h.tokens, h.history)] if c not in cache})
         if need:
             cache.update(zip(need, _predict(self.predictor, need)))
         return [[h if h.pred_out is not None else
-                 Hypothesis(h.tokens, h.log_prob, h.frames, h.num_trailing_blanks, cache[self.context(h.tokens)])
+                 replace(h, pred_out=cache[self.context(h.tokens, h.history)])
                  for h in b] for b in beams]
