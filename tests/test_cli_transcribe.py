@@ -67,6 +67,26 @@ def test_json_is_finals_only_unless_partials_are_asked_for(tmp_path: Path, wavs:
     assert all(e["text"] for e in events if not e["is_final"])  # no empty event before a segment has text
 
 
+def test_no_empty_partial_result(model_dir: Path, wavs: list[Path], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from asr_helpers import SYMBOLS
+
+    from speechstream.asr.tokenizer import write_tokens
+
+    # The tiny model's first token is always "h": as a special symbol it leaves the first partials empty.
+    d = tmp_path / "model"
+    shutil.copytree(model_dir, d)
+    write_tokens(["<h>" if sym == "h" else sym for sym in SYMBOLS], str(d / "tokens.txt"))
+    assert main(["transcribe", str(wavs[0]), "--model", str(d), "--json", "--partials"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(not e["is_final"] for e in events) and all(e["text"] for e in events if not e["is_final"])
+    rec = Recognizer.from_dir(d)
+    x, rate = sf.read(wavs[0], dtype="float32")
+    assert all(r.text for r in rec.transcribe(ArraySource(x, rate, chunk=777)) if not r.is_final)
+
+
 def test_text_and_subtitle_formats(model_dir: Path, wavs: list[Path], tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transcribe", str(wavs[0]), "--model", str(model_dir)]) == 0

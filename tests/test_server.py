@@ -141,6 +141,29 @@ def test_one_log_line_per_connection(server: ServerThread, audio: list[np.ndarra
     assert any(m.startswith("closing 127.0.0.1:") and "1003" in m for m in lines())  # the error's own line
 
 
+def test_no_empty_partial_result_opens_a_segment(audio: list[np.ndarray], tmp_path: Path) -> None:
+    from asr_helpers import SYMBOLS
+
+    from speechstream.asr.endpoint import EndpointConfig, EndpointRule
+    from speechstream.asr.recognizer import Recognizer
+    from speechstream.asr.tokenizer import write_tokens
+
+    # The tiny model's first token is always "h": labelled as a special symbol, it leaves the text empty,
+    # so every stream and many segments start with tokens but no text.
+    d = tmp_path / "model"
+    shutil.copytree(model_dir(), d)
+    write_tokens(["<h>" if sym == "h" else sym for sym in SYMBOLS], str(d / "tokens.txt"))
+    rule = EndpointRule(False, 0.0, 0.25)  # a segment every 0.25 s
+    s = ServerThread(recognizer=Recognizer.from_dir(d, endpoint=EndpointConfig(rule, rule, rule)))
+    try:
+        got, code = asyncio.run(exchange(s.url, [*f32(audio[0], 4000), "Done"]))
+    finally:
+        s.stop()
+    res = results(got)
+    assert code == 1000 and sum(r["is_final"] for r in res) >= 8
+    assert all(r["text"] for r in res if not r["is_final"])  # but no partial says "nothing yet"
+
+
 def test_an_empty_stream_gets_one_empty_final_result(server: ServerThread) -> None:
     got, code = asyncio.run(exchange(server.url, ["Done"]))
     assert code == 1000 and got[-1] == "Done!" and finals(results(got)) == [""]

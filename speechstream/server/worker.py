@@ -42,7 +42,7 @@ class Session:
         self._audio: list[np.ndarray] = []  # appended by the connection, taken by the worker (event loop)
         self._finish = False
         self._finish_taken = False
-        self.last_text: str | None = None  # worker thread only
+        self.last_text = ""  # worker thread only; no result for a segment until it has text (or ends)
 
     def push(self, samples: np.ndarray) -> None:
         self._audio.append(samples)
@@ -186,5 +186,5 @@ class BatchingWorker:
             r = rec.get_result(s.stream)
             if r.is_final or r.text != s.last_text:
                 out.results.append(r)
-            s.last_text = None if r.is_final else r.text
+            s.last_text = "" if r.is_final else r.text
             out.done = s.stream.done
