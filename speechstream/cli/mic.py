@@ -48,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     shown_overruns, received = 0, 0
     print(f"listening on {mic.device['name']!r} at {rate} Hz; Ctrl-C to stop", file=sys.stderr)
 
-    shown = [""]  # the partial text last printed: a result is printed when it changes or ends
+    shown = ""  # the partial text last printed: JSON gets a result when it changes or ends
 
     def emit(final_only: bool = False) -> None:
+        nonlocal shown
         while recognizer.is_ready(stream):
             recognizer.decode_streams([stream])
             r = recognizer.get_result(stream)
-            changed = r.is_final or r.text != shown[0]
-            shown[0] = "" if r.is_final else r.text
+            changed = r.is_final or r.text != shown
+            shown = "" if r.is_final else r.text
             if args.json:
                 if changed:  # raw characters, as `client --json` prints them
                     print(json.dumps(r.to_dict(), ensure_ascii=False), flush=True)
