@@ -52,6 +52,9 @@ def test_live_transcript_equals_transcribe_of_the_capture(pulse_server, tmp_path
     assert "Traceback" not in err and "warning" not in err
     live = finals(out)
     assert live and json.loads(out.splitlines()[-1])["is_final"]  # the last result printed is final
+    events = [json.loads(line) for line in out.splitlines()]
+    for a, b in zip(events, events[1:]):  # a result is printed when its text changes or its segment ends
+        assert a["is_final"] or b["is_final"] or a["text"] != b["text"], (a, b)
 
     audio, rate = sf.read(captured, dtype="float32")
     assert len(audio) / rate > 3.0  # the whole playback was captured
