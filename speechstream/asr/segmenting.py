@@ -52,17 +52,21 @@ def best_split(tokens: Sequence[int], frames: Sequence[int], kinds: TokenKinds, 
     it only to reach the maximum again soon after; the latest wins among equal pauses.
     """
     n = len(tokens)
-    texts = [k for k in range(n) if kinds.has_text[tokens[k]]]
+    # The frame of the last token with text before k, and of the first one from k on (None: there is none).
+    last_text: list[int | None] = [None] * (n + 1)
+    for k in range(n):
+        last_text[k + 1] = frames[k] if kinds.has_text[tokens[k]] else last_text[k]
+    first_text: list[int | None] = [None] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        first_text[k] = frames[k] if kinds.has_text[tokens[k]] else first_text[k + 1]
     candidates = []  # (pause frames, k, frame of the last text before, frame of the first text after)
     for k in range(1, n):
         # frames[k - 1] == frames[k] (RNN-T emits several symbols on one frame): no frame lies between them.
         if not kinds.starts_word[tokens[k]] or frames[k - 1] >= frames[k]:
             continue
-        before = [j for j in texts if j < k]
-        after = [j for j in texts if j >= k]
-        if not before or not after:  # no word on one side: a cut there would not separate two words
+        a, b = last_text[k], first_text[k]
+        if a is None or b is None:  # no word on one side: a cut there would not separate two words
             continue
-        a, b = frames[before[-1]], frames[after[0]]
         candidates.append((b - a, k, a, b))
     if not candidates:
         return None
