@@ -144,6 +144,7 @@ def test_blend_is_a_new_voice(engine):
         engine.synthesize(" ".join(["extraordinarily"] * 60), "af_bella")
 
 
+@pytest.mark.slow
 @needs_kokoro
 def test_kokoro_corpus_smoke(tmp_path):
     import soundfile as sf
