@@ -36,6 +36,7 @@ if (( dev )); then
   # The torch/torchaudio pair that loads together on CPU-only machines here (see README).
   $py -m pip install -q torch==2.14.1 torchaudio==2.11.0
   $py -m pip install -q -e '.[train,dev]'
+  $py -m pip install -q --no-deps 'resemblyzer>=0.1.4'   # see pyproject's train extra
   # Kokoro's English voice packs (npm kokoro-js, Apache-2.0) for the corpus engine and its tests; without
   # npm the Kokoro tests skip. Fetched once into ~/.cache/speechstream/kokoro-js/voices.
   if command -v npm >/dev/null && ! $py -m speechstream.data.kokoro check >/dev/null 2>&1; then
