@@ -91,3 +91,15 @@ def apply(x: np.ndarray, sr: int, aug: dict) -> np.ndarray:
     if "clip_db" in aug:
         x = np.clip(x * 10 ** ((aug["clip_db"] - aug["peak_db"]) / 20), -1.0, 1.0)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def finish(y: np.ndarray, native_sr: int, sr: int, peak_db: float | None) -> np.ndarray:
+    """An engine's output (T,) at `sr`, its peak at `peak_db` dBFS when given (the neural engines' last step)."""
+    import soxr
+
+    if sr != native_sr:
+        y = soxr.resample(y, native_sr, sr).astype(np.float32)
+    if peak_db is not None:
+        y = y * np.float32(10 ** (peak_db / 20) / max(float(np.max(np.abs(y))), 1e-6))
+    return y
+

