@@ -64,3 +64,20 @@ def utterances(rng: np.random.Generator, lengths: tuple[int, ...]) -> list[np.nd
         x[: n // 5] = 0.0  # frames at the log floor
         out.append(x.astype(np.float32))
     return out
+
+
+def stream_finals(rec, x: np.ndarray, pieces: int, lookahead_ms: float | None = None) -> list:  # noqa: ANN001
+    """The final results of one stream fed `x` (16 kHz) in `pieces` chunks, decoded as chunks become ready."""
+    s = rec.create_stream(lookahead_ms)
+    out = []
+    for chunk in np.array_split(x, pieces):
+        s.accept_waveform(16000, chunk)
+        while rec.is_ready(s):
+            rec.decode_streams([s])
+            out.append(rec.get_result(s))
+    s.input_finished()
+    while rec.is_ready(s):
+        rec.decode_streams([s])
+        out.append(rec.get_result(s))
+    return [r for r in out if r.is_final]
+

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr_helpers import NEVER, make_piece_model_dir, utterances
+from asr_helpers import NEVER, make_piece_model_dir, stream_finals, utterances
 
 from speechstream.asr.endpoint import EndpointConfig, EndpointRule
 from speechstream.asr.recognizer import Recognizer
@@ -42,28 +42,13 @@ def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
     return make_piece_model_dir(tmp_path_factory.mktemp("model"))
 
 
-def _finals(rec: Recognizer, x: np.ndarray, pieces: int) -> list:
-    s = rec.create_stream(rec.lookaheads_ms[0])
-    out = []
-    for chunk in np.array_split(x, pieces):
-        s.accept_waveform(16000, chunk)
-        while rec.is_ready(s):
-            rec.decode_streams([s])
-            out.append(rec.get_result(s))
-    s.input_finished()
-    while rec.is_ready(s):
-        rec.decode_streams([s])
-        out.append(rec.get_result(s))
-    return [r for r in out if r.is_final]
-
-
 @pytest.mark.parametrize("decoding", ["ctc-greedy", "ctc-beam", "rnnt-greedy", "rnnt-beam"])
 def test_length_limit_cuts_between_words(model_dir: Path, decoding: str) -> None:
     never = EndpointRule(True, 1e9, 1e9)
     limited = Recognizer.from_dir(model_dir, decoding=decoding,
                                   endpoint=EndpointConfig(never, never, EndpointRule(False, 0.0, 1.5)))
     x = utterances(np.random.default_rng(5), (16000 * 8,))[0]
-    finals = _finals(limited, x, 1)
+    finals = stream_finals(limited, x, 1, limited.lookaheads_ms[0])
     assert len(finals) >= 3
     for r in finals[1:-1]:  # every cut is before a word (the last segment ends with the input)
         assert r.tokens and r.tokens[0].startswith("\u2581"), [f.tokens for f in finals]
@@ -72,9 +57,10 @@ def test_length_limit_cuts_between_words(model_dir: Path, decoding: str) -> None
     for r in finals:
         assert all(r.start <= t < r.end for t in r.timestamps), (r.start, r.end, r.timestamps)
     # Streaming in any pieces gives the same segments.
-    assert [(r.tokens, r.start, r.end) for r in _finals(limited, x, 37)] == [(r.tokens, r.start, r.end) for r in finals]
+    assert [(r.tokens, r.start, r.end) for r in stream_finals(limited, x, 37, limited.lookaheads_ms[0])] == [(r.tokens, r.start, r.end) for r in finals]
     if decoding == "ctc-greedy":  # greedy is frame-local: the cuts neither lose nor repeat a token
-        whole = _finals(Recognizer.from_dir(model_dir, decoding=decoding, endpoint=NEVER), x, 1)
+        unlimited = Recognizer.from_dir(model_dir, decoding=decoding, endpoint=NEVER)
+        whole = stream_finals(unlimited, x, 1, unlimited.lookaheads_ms[0])
         assert [t for r in finals for t in r.tokens] == whole[0].tokens
 
 

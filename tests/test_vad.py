@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asr_helpers import NEVER, make_model_dir
+from asr_helpers import NEVER, make_model_dir, stream_finals
 
 from speechstream.asr.recognizer import Recognizer
 from speechstream.asr.vad import WINDOW_SECONDS, SileroVad, VadConfig, silero_model_path
@@ -71,34 +71,19 @@ def model_dir(tmp_path_factory) -> Path:  # noqa: ANN001
     return make_model_dir(tmp_path_factory.mktemp("model"))
 
 
-def finals(rec: Recognizer, x: np.ndarray, pieces: int) -> list:
-    s = rec.create_stream()
-    out = []
-    for chunk in np.array_split(x, pieces):
-        s.accept_waveform(16000, chunk)
-        while rec.is_ready(s):
-            rec.decode_streams([s])
-            out.append(rec.get_result(s))
-    s.input_finished()
-    while rec.is_ready(s):
-        rec.decode_streams([s])
-        out.append(rec.get_result(s))
-    return [r for r in out if r.is_final]
-
-
 def test_the_recognizer_ends_segments_in_the_pauses(model_dir: Path, speech) -> None:  # noqa: ANN001
     x, spans = speech
-    plain = finals(Recognizer.from_dir(model_dir, endpoint=NEVER), x, 1)
+    plain = stream_finals(Recognizer.from_dir(model_dir, endpoint=NEVER), x, 1)
     assert len(plain) == 1  # the model's blanks end nothing (and NEVER turns its rules off)
     rec = Recognizer.from_dir(model_dir, endpoint=NEVER, vad=VadConfig(min_silence_s=0.5))
-    segments = finals(rec, x, 1)
+    segments = stream_finals(rec, x, 1)
     ends = [r.end for r in segments[:-1]]
     for (_, phrase_end), (next_start, _) in zip(spans, spans[1:]):
         # one segment ends in each pause between phrases, at least 0.5 s after the phrase
         assert sum(phrase_end + 0.5 <= e <= next_start for e in ends) == 1, (ends, spans)
     assert all(any(a[1] <= e <= b[0] for a, b in zip(spans, spans[1:])) or e >= spans[-1][1] for e in ends), ends
     # Streaming in pieces gives the same segments; so does the command line.
-    assert [(r.tokens, r.end) for r in finals(rec, x, 29)] == [(r.tokens, r.end) for r in segments]
+    assert [(r.tokens, r.end) for r in stream_finals(rec, x, 29)] == [(r.tokens, r.end) for r in segments]
 
 
 def test_transcribe_vad_option(model_dir: Path, speech, tmp_path: Path,  # noqa: ANN001
