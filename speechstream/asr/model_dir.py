@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from speechstream.errors import ModelError
-from speechstream.runtime.models import MODELS_DIR
+from speechstream.runtime.models import MODELS_DIR, read_model_config
 
 FORMAT = "speechstream-asr"
 VERSION = 1
@@ -42,20 +42,7 @@ def default_asr_model() -> Path:
 
 def read_config(model_dir: str | Path) -> dict[str, Any]:
     """config.json of a model directory, checked for format and version."""
-    path = Path(model_dir) / CONFIG
-    if not Path(model_dir).is_dir():
-        raise ModelError(f"model directory not found: {model_dir}")
-    if not path.is_file():
-        raise ModelError(f"{model_dir} is not a speechstream model directory: {CONFIG} is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a {FORMAT} config")
-    if config.get("version") != VERSION:
-        raise ModelError(f"{path}: format version {config.get('version')!r}, this speechstream reads {VERSION}")
-    return config
+    return read_model_config(model_dir, FORMAT, VERSION)[0]
 
 
 HEADS = ("ctc", "rnnt")

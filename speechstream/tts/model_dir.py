@@ -12,12 +12,11 @@ Writing a directory and loading its weights into torch are speechstream.tts.torc
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from speechstream.errors import ModelError
-from speechstream.runtime.models import MODELS_DIR
+from speechstream.runtime.models import MODELS_DIR, read_model_config
 from speechstream.vocoder.model_dir import default_vocoder_model
 
 from .config import AcousticConfig
@@ -45,20 +44,7 @@ def default_tts_model() -> Path:
 
 
 def read_config(model_dir: str | Path) -> AcousticConfig:
-    d = Path(model_dir)
-    path = d / CONFIG
-    if not d.is_dir():
-        raise ModelError(f"TTS model directory not found: {d}")
-    if not path.is_file():
-        raise ModelError(f"{d} is not a TTS model directory: {CONFIG} is missing")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a {FORMAT} config")
-    if raw.get("version") != VERSION:
-        raise ModelError(f"{path}: format version {raw.get('version')!r}, this speechstream reads {VERSION}")
+    raw, path = read_model_config(model_dir, FORMAT, VERSION)
     try:
         return AcousticConfig.from_dict(raw["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -14,12 +14,11 @@ other's command is a clear error rather than a confusing one.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from speechstream.errors import ModelError
-from speechstream.runtime.models import MODELS_DIR
+from speechstream.runtime.models import MODELS_DIR, read_model_config
 
 from .config import VocoderConfig
 from .onnx_generator import OnnxGenerator
@@ -49,23 +48,7 @@ def default_vocoder_model() -> Path:
 
 def read_config(model_dir: str | Path) -> VocoderConfig:
     """The VocoderConfig of a model directory's config.json, checked for format and version."""
-    d = Path(model_dir)
-    path = d / CONFIG
-    if not d.is_dir():
-        raise ModelError(f"vocoder model directory not found: {d}")
-    if not path.is_file():
-        raise ModelError(f"{d} is not a vocoder model directory: {CONFIG} is missing")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {e}") from None
-    fmt = raw.get("format") if isinstance(raw, dict) else None
-    if fmt == "speechstream-asr":
-        raise ModelError(f"{d} is an ASR model directory, not a vocoder")
-    if fmt != FORMAT:
-        raise ModelError(f"{path}: not a {FORMAT} config")
-    if raw.get("version") != VERSION:
-        raise ModelError(f"{path}: format version {raw.get('version')!r}, this speechstream reads {VERSION}")
+    raw, path = read_model_config(model_dir, FORMAT, VERSION)
     try:
         return VocoderConfig.from_dict(raw["model"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
