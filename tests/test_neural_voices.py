@@ -5,29 +5,18 @@ deterministic synthesis and a tiny Kokoro-only corpus."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
-import sys
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from speechstream.data import kokoro, kokoro_voices, piper, piper_voices, voices
+from recipe_helpers import load_synth_en_prepare
 
 MISSING = kokoro.missing()
 needs_kokoro = pytest.mark.skipif(MISSING is not None, reason=f"Kokoro unusable here: {MISSING}")
 TEXT = "The old man walked slowly along the quiet river bank."
-
-
-def _load_prepare():
-    path = Path(__file__).resolve().parents[1] / "recipes" / "asr" / "synth_en" / "prepare.py"
-    spec = importlib.util.spec_from_file_location("synth_en_prepare", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # worker processes pickle its functions by module name
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_voice_spec_round_trip():
@@ -82,7 +71,7 @@ def _plan_args(**kw) -> argparse.Namespace:
 
 
 def test_plan_with_kokoro_keeps_the_debian_plan():
-    prepare = _load_prepare()
+    prepare = load_synth_en_prepare()
     words = ("river bank garden window morning market table forest yellow silver quiet little").split()
     rng = np.random.default_rng(1)
     sents = []
@@ -150,7 +139,7 @@ def test_kokoro_corpus_smoke(tmp_path):
     import soundfile as sf
     from lhotse import CutSet
 
-    prepare = _load_prepare()
+    prepare = load_synth_en_prepare()
     text = tmp_path / "sentences.txt"
     text.write_text("\n".join([TEXT, "She opened the window to let the fresh morning air inside.",
                                "A small dog barked at the children playing in the garden.",

@@ -3,16 +3,14 @@ resumability (a second run makes nothing; a deleted file is remade)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 from speechstream.data import text as textmod, voices
+from recipe_helpers import load_synth_en_prepare
 
 pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in ("espeak-ng", "flite", "sox")),
                                 reason="needs espeak-ng, flite and sox")
@@ -31,15 +29,6 @@ They planted tall trees along the edge of the field.
 My sister likes to paint pictures of mountains and lakes.
 The train left the station exactly when the clock struck noon.
 """
-
-
-def _load_prepare():
-    path = Path(__file__).resolve().parents[1] / "recipes" / "asr" / "synth_en" / "prepare.py"
-    spec = importlib.util.spec_from_file_location("synth_en_prepare", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # worker processes pickle its functions by module name
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_text_filters():
@@ -66,7 +55,7 @@ def test_synth_corpus_smoke(tmp_path):
     from lhotse import CutSet
     import soundfile as sf
 
-    prepare = _load_prepare()
+    prepare = load_synth_en_prepare()
     text = tmp_path / "sentences.txt"
     text.write_text(SENTENCES)
     out = tmp_path / "corpus"
