@@ -159,6 +159,19 @@ def test_resume_is_exact(corpus: Path, tmp_path: Path) -> None:
     assert len(rows) == 1 + 8  # the header and each step once
 
 
+def test_cpu_budget_stops_with_a_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    """--max-cpu-minutes: the run ends (with a checkpoint) at the first update past the budget; the CPU time
+    spent is kept in the checkpoint, so a resume with the same budget has nothing left to do but one update."""
+    import dataclasses
+
+    trainer, cuts = _setup(corpus, tmp_path, 0)
+    trainer.config = dataclasses.replace(trainer.config, max_cpu_minutes=1e-6)
+    trainer.fit(cuts)
+    assert trainer.state["step"] == 1 and trainer.state["cpu_seconds"] > 0
+    again, _ = _setup(corpus, tmp_path, 0)
+    assert again.resumed_from is not None and again.state["cpu_seconds"] == trainer.state["cpu_seconds"]
+
+
 def test_recipe_cli_and_export(corpus: Path, tmp_path: Path) -> None:
     train = _recipe("train")
     args = ["--exp", str(tmp_path / "exp"), "--fbank-dir", str(corpus), "--vocab-size", "40", "--d-model", "32",

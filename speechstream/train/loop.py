@@ -71,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     max_steps: int = 0  # stop (with a checkpoint) once this many updates are done; 0: no limit
+    max_cpu_minutes: float = 0.0  # stop once updates have used this much process CPU time; 0: no limit
     progress: bool = True
 
 
@@ -211,13 +212,13 @@ class Trainer:
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=config.schedule.lr(1), betas=(0.9, 0.98), eps=1e-9)
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "batches_done": 0, "audio_seconds": 0.0,
-                                      "train_seconds": 0.0}
+                                      "train_seconds": 0.0, "cpu_seconds": 0.0}
         ckpt = latest_checkpoint(self.ckpt_dir)
         self.resumed_from = ckpt
         if ckpt is not None:
             saved = load_checkpoint(ckpt, self.model, self.optimizer)
             self._check_compatible(saved)
-            self.state.update({k: saved[k] for k in self.state})
+            self.state.update({k: saved[k] for k in self.state if k in saved})
         if self.dist.is_main:
             self.exp.mkdir(parents=True, exist_ok=True)
             for name in ("train.csv", "dev.csv"):
@@ -319,10 +320,12 @@ class Trainer:
 
                 bar = tqdm(total=est_batches, initial=self.state["batches_done"], desc=f"epoch {epoch}",
                            dynamic_ncols=True, mininterval=5.0)
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             for batch in loader:
                 row = self.train_step(batch)
                 t1 = time.monotonic()
+                # CPU time of the update and its data (a fixed compute budget; not shared-machine wall time)
+                self.state["cpu_seconds"] += time.process_time() - c0
                 self.state["batches_done"] += 1
                 self.state["audio_seconds"] += row["batch_audio_s"]
                 self.state["train_seconds"] += t1 - t0
@@ -335,8 +338,9 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(step=row["step"], loss=f"{row['loss']:.3g}", ctx=row["att_context"],
                                     lr=f"{row['lr']:.2e}", audio_h_per_h=f"{rate:.1f}", refresh=False)
-                done = bool(cfg.max_steps) and self.state["step"] >= cfg.max_steps
-                if cfg.dev_every_steps and self.state["step"] % cfg.dev_every_steps == 0:
+                done = (bool(cfg.max_steps) and self.state["step"] >= cfg.max_steps) or self._rank0_says(
+                    bool(cfg.max_cpu_minutes) and self.state["cpu_seconds"] >= cfg.max_cpu_minutes * 60)
+                if cfg.dev_every_steps and (done or self.state["step"] % cfg.dev_every_steps == 0):
                     self._dev(dev_batches, dev_log, epoch)
                 if done or self._rank0_says(t1 - last_ckpt >= cfg.ckpt_minutes * 60):
                     self.save(f"step-{self.state['step']}")
@@ -345,7 +349,7 @@ class Trainer:
                     if bar is not None:
                         bar.close()
                     return self.state
-                t0 = time.monotonic()
+                t0, c0 = time.monotonic(), time.process_time()
             if bar is not None:
                 bar.close()
             self.state["epoch"] += 1

@@ -89,6 +89,9 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--num-threads", type=int, default=2, help="torch CPU threads per process")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many updates (0: run all epochs)")
+    o.add_argument("--max-cpu-minutes", type=float, default=0.0,
+                   help="stop once the updates have used this much CPU time (a fixed compute budget for "
+                        "comparing recipes; 0: no limit)")
     r = p.add_argument_group("checkpoints and logs")
     r.add_argument("--ckpt-minutes", type=float, default=10.0)
     r.add_argument("--keep-last", type=int, default=3, help="periodic checkpoints kept (epoch ends are all kept)")
@@ -276,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         vtlp=VtlpConfig(max_warp=args.vtlp),
         ckpt_minutes=args.ckpt_minutes, keep_last=args.keep_last, dev_every_steps=args.dev_every,
         bf16=args.bf16, seed=args.seed, num_workers=workers, max_steps=args.max_steps,
-        progress=not args.no_progress)
+        max_cpu_minutes=args.max_cpu_minutes, progress=not args.no_progress)
     trainer = Trainer(model, tokenizer, args.exp, train_config, dist_info)
     if dist_info.is_main:
         n_params = sum(p.numel() for p in model.parameters())
