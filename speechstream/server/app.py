@@ -66,7 +66,7 @@ class SpeechServer:
         self._server = await serve(
             self._handle, c.host, c.port, process_request=make_process_request(c, self.health),
             ssl=self._ssl_context(), max_size=c.max_message_bytes, compression=None,  # audio does not deflate
-            max_queue=16, open_timeout=10, close_timeout=5)
+            max_queue=16, open_timeout=10, close_timeout=5, reuse_port=c.reuse_port or None)
         log.debug("listening on %s", self.url)
 
     def _ssl_context(self) -> ssl.SSLContext | None:

@@ -31,6 +31,7 @@ class ServerConfig:
     drain_timeout_s: float = 10.0  # SIGTERM: time given to finish every stream
     lookahead_ms: float | None = None  # the default look-ahead of a stream (the model's default if None)
     decoding: str = "ctc-greedy"  # the default decoding method
+    reuse_port: bool = False  # SO_REUSEPORT: several server processes accept on one port (serve --workers)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
