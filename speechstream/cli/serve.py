@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 HELP = "websocket server for live transcription (sherpa-onnx compatible), with a browser page at /"
 
@@ -30,9 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-utterance-s", type=float, default=600.0,
                         help="longest audio per connection in seconds (default 600; 0 = no limit)")
     parser.add_argument("--max-batch", type=int, default=32, help="streams per encoder call (default 32)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port, each with its own model; Linux spreads new "
+                             "connections over them by address hash; one that dies is restarted (default 1)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="let other processes listen on the same port (SO_REUSEPORT), for several servers "
+                             "under your own process manager (--workers does this itself)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ready: Callable[[str], None] | None = None) -> int:
+    """`ready(url)`: called once listening, instead of printing (a --workers worker reports to its supervisor)."""
+    if args.workers != 1:
+        return _supervise(args)
     import asyncio
     import logging
 
@@ -50,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         allow_origins=tuple(args.allow_origin), certfile=args.certfile, keyfile=args.keyfile,
         max_message_bytes=args.max_message_bytes, idle_timeout_s=args.idle_timeout,
         max_utterance_s=args.max_utterance_s, max_batch=args.max_batch, lookahead_ms=args.lookahead_ms,
-        decoding=args.decoding)
+        decoding=args.decoding, reuse_port=args.reuse_port)
 
     def load(method: str) -> Recognizer:
         return Recognizer.from_dir(recognizer.model_dir, decoding=method, num_threads=args.num_threads,
@@ -58,13 +68,26 @@ def run(args: argparse.Namespace) -> int:
 
     server = SpeechServer(recognizer, config, load)
     try:
-        asyncio.run(_serve(server))
+        asyncio.run(_serve(server, ready))
     except OSError as e:  # port in use, unreadable certificate, ...
         raise SpeechstreamError(f"cannot serve on {args.host}:{args.port}: {e}") from None
     return 0
 
 
-async def _serve(server) -> None:  # noqa: ANN001
+def _supervise(args: argparse.Namespace) -> int:
+    import logging
+
+    from speechstream.server.supervisor import Supervisor, SupervisorConfig, reserve_port
+
+    logging.basicConfig(level=logging.INFO, format="speechstream serve: %(message)s")
+    config = SupervisorConfig(workers=args.workers)
+    with reserve_port(args.host, args.port) as held:  # port 0: one free port for all of them
+        worker_args = argparse.Namespace(**{**vars(args), "workers": 1, "reuse_port": True,
+                                            "port": held.getsockname()[1]})
+        return Supervisor(run, worker_args, config).run()
+
+
+async def _serve(server, ready: Callable[[str], None] | None = None) -> None:  # noqa: ANN001
     import asyncio
     import signal
 
@@ -74,8 +97,20 @@ async def _serve(server) -> None:  # noqa: ANN001
         loop.add_signal_handler(sig, stop.set)
     await server.start()
     page = server.url.replace("ws", "http", 1)
-    print(f"speechstream serve: listening on {server.url} (page {page}/, health {page}/healthz)", flush=True)
+    if ready is not None:
+        ready(server.url)
+    else:
+        print(f"speechstream serve: listening on {server.url} (page {page}/, health {page}/healthz)", flush=True)
     await stop.wait()
-    print("speechstream serve: shutting down: finishing open streams", flush=True)
+    _say(ready, "shutting down: finishing open streams")
     await server.drain()
-    print("speechstream serve: stopped", flush=True)
+    _say(ready, "stopped")
+
+
+def _say(ready: Callable[[str], None] | None, text: str) -> None:
+    if ready is None:
+        print(f"speechstream serve: {text}", flush=True)
+    else:  # a --workers worker: a log line, with its pid
+        import logging
+
+        logging.getLogger("speechstream.server").info(text)
