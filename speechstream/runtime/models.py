@@ -12,7 +12,8 @@ from speechstream.errors import ModelError
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CONFIG = "config.json"
 # config.json's "format" of each task's model directory -> what to call it in an error
-KINDS = {"speechstream-asr": "ASR", "speechstream-vocoder": "vocoder", "speechstream-tts": "TTS"}
+KINDS = {"speechstream-asr": "ASR", "speechstream-vocoder": "vocoder", "speechstream-tts": "TTS",
+         "speechstream-vc": "VC"}
 
 
 def read_model_config(model_dir: str | Path, fmt: str, version: int) -> tuple[dict[str, Any], Path]:

@@ -39,11 +39,14 @@ DecoderState = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 class FlowDecoder(nn.Module):
-    def __init__(self, config: AcousticConfig) -> None:
+    def __init__(self, config: AcousticConfig, cond_dim: int | None = None) -> None:
+        """`cond_dim` overrides the config's condition channels C (voice conversion conditions on content
+        frames, not on phoneme encodings)."""
         super().__init__()
         c = config
         self.config = config
-        self.cond_in = CausalConv1d(c.cond_dim, c.d_decoder, c.cond_kernel)
+        self.cond_dim = c.cond_dim if cond_dim is None else cond_dim
+        self.cond_in = CausalConv1d(self.cond_dim, c.d_decoder, c.cond_kernel)
         self.cond_blocks = nn.ModuleList(CausalConvNeXtBlock(c.d_decoder, c.decoder_kernel, c.ff_mult, cond_dim=c.d_speaker)
                                          for _ in range(c.cond_layers))
         self.cond_norm = nn.LayerNorm(c.d_decoder)
