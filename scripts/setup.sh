@@ -13,6 +13,7 @@ apt_packages=(libportaudio2 libasound2-plugins)   # sounddevice; ALSA's pulse pl
   pulseaudio pulseaudio-utils   # headless microphone emulation
   chromium                      # real-browser test of the web page
   espeak-ng flite sox           # test speech and its conversions
+  nginx-light                   # the load-balancer test (scripts/nginx)
 )
 python3 -m venv --help >/dev/null 2>&1 || apt_packages+=(python3-venv)
 
