@@ -1,6 +1,7 @@
 """Shared by the multi-process serving tests (no tests here): `speechstream serve` as a subprocess whose output
-a thread collects, which process holds a given TCP connection, and a websocket client that sends audio at its
-real-time pace and records how its connection ended."""
+a thread collects, which process holds a given TCP connection, a websocket client that sends audio at its
+real-time pace and records how its connection ended, and worker targets that die. Light to import (no torch):
+the supervisor's spawned workers import it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from test_server_helpers import finals
 from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,7 +109,8 @@ class Outcome:
         return bool(self.messages) and self.messages[-1] == "Done!"
 
     def finals(self) -> list[str]:
-        return finals([json.loads(m) for m in self.messages if m != "Done!"])
+        results = [json.loads(m) for m in self.messages if m != "Done!"]
+        return [r["text"].strip() for r in results if r.get("is_final")]
 
 
 async def paced_stream(ws: Any, x: np.ndarray, chunk: int = 1600, rate: int = 16000) -> Outcome:
@@ -139,3 +140,8 @@ async def paced_stream(ws: Any, x: np.ndarray, chunk: int = 1600, rate: int = 16
     sender.cancel()
     await asyncio.gather(sender, return_exceptions=True)
     return out
+
+
+def die_before_ready(code: int, ready: Any) -> None:  # noqa: ARG001
+    """A supervisor target whose worker exits with `code` before it listens (and prints no traceback)."""
+    os._exit(code)

@@ -2,7 +2,8 @@
 real-time pace and land on both; a worker that is stopped mid-stream ends its own clients cleanly (SIGTERM: final
 results for the audio it read, `Done!`, close 1001; SIGKILL: the connections end at once, no hang) while the
 other worker's clients lose nothing; the supervisor starts a new worker that serves new connections; SIGTERM to
-the supervisor drains every worker and it exits 0. A model directory that cannot load stops it with one error."""
+the supervisor drains every worker and it exits 0. A model directory that cannot load stops it with one error,
+and so does a worker that keeps dying before it listens."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
-from serve_process import REPO, ServeProcess, connection_owner, paced_stream
+from serve_process import REPO, ServeProcess, connection_owner, die_before_ready, paced_stream
 from test_server_helpers import model_dir, reference_finals
 from websockets.asyncio.client import ClientConnection, connect
+
+from speechstream.errors import SpeechstreamError
+from speechstream.server.supervisor import Supervisor, SupervisorConfig
 
 RATE = 16000
 
@@ -121,3 +126,10 @@ def test_a_model_that_cannot_load_stops_every_worker_with_one_error(tmp_path) ->
     errors = [line for line in p.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and re.search(r"model directory not found: .*missing", errors[0]), p.stderr
     assert "Traceback" not in p.stderr and time.monotonic() - start < 30
+
+
+def test_a_worker_that_keeps_dying_before_it_listens_stops_the_supervisor() -> None:
+    supervisor = Supervisor(die_before_ready, 3, SupervisorConfig(workers=2, backoff_s=0.05))
+    with pytest.raises(SpeechstreamError, match="died 3 times in a row before it was ready"):
+        supervisor.run()
+    assert all(slot.process is None for slot in supervisor.slots)  # none left behind
