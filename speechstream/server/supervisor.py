@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ def _worker_main(target: Target, args: Any, reports: multiprocessing.connection.
     """A worker process: the target, with `ready` and a SpeechstreamError sent back over `reports`."""
     logging.basicConfig(level=logging.INFO, format=f"{name}[%(process)d]: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    threading.Thread(target=_drain_when_orphaned, args=(os.getppid(),), daemon=True).start()
     try:
         target(args, lambda url: reports.send(("ready", url)))
     except SpeechstreamError as e:
@@ -229,6 +231,15 @@ def _worker_main(target: Target, args: Any, reports: multiprocessing.connection.
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _drain_when_orphaned(parent: int) -> None:
+    """A supervisor killed outright leaves its workers to init: each then drains itself instead of holding the
+    port with nobody to stop it."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    log.warning("the supervisor (pid %d) is gone: draining", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
