@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "mic": "speechstream.cli.mic",
     "vocode": "speechstream.cli.vocode",
     "speak": "speechstream.cli.speak",
+    "convert": "speechstream.cli.convert",
     "export": "speechstream.cli.export",
     "serve": "speechstream.cli.serve",
     "client": "speechstream.cli.client",
