@@ -63,7 +63,8 @@ class _Slot:
         self.started = 0.0
         self.ready = False
         self.error: str | None = None
-        self.failures = 0
+        self.failures = 0  # deaths in a row (the back-off)
+        self.start_failures = 0  # deaths in a row before it was ready (giving up)
         self.restart_at: float | None = None
 
     def describe(self) -> str:
@@ -152,7 +153,7 @@ class Supervisor:
                 slot.reports = None
                 return
             if kind == "ready":
-                slot.ready, self._ever_ready = True, True
+                slot.ready, slot.start_failures, self._ever_ready = True, 0, True
                 log.info("%s listening on %s", slot.describe(), text)
                 if not self._announced and all(s.ready for s in self.slots):
                     self._announced = True
@@ -176,9 +177,10 @@ class Supervisor:
         if slot.error is not None and not self._ever_ready:
             return slot.error  # a bad model or port: the others fail the same way
         slot.failures = 1 if ran >= self.config.stable_s else slot.failures + 1
-        if not slot.ready and slot.failures >= self.config.max_start_failures:
+        slot.start_failures += not slot.ready
+        if slot.start_failures >= self.config.max_start_failures:
             why = f": {slot.error}" if slot.error else ""
-            return f"worker {slot.index} died {slot.failures} times in a row before it was ready{why}"
+            return f"worker {slot.index} died {slot.start_failures} times in a row before it was ready{why}"
         delay = min(self.config.backoff_s * 2 ** (slot.failures - 1), self.config.max_backoff_s)
         log.warning("%s%s; restarting it in %.1f s", what, f" ({slot.error})" if slot.error else "", delay)
         slot.restart_at = time.monotonic() + delay
