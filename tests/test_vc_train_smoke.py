@@ -92,6 +92,13 @@ def test_train_resume_export(features: Path, tmp_path: Path) -> None:
     x = np.random.default_rng(1).standard_normal(4000).astype(np.float32) * 0.1
     assert vc.convert(x, 16000, target="am_adam").shape == (4000,)
 
+    shipped = tmp_path / "shipped"
+    assert _load(RECIPE / "ship.py", "vc_ship").main(["--model", str(model), "--exp", str(straight),
+                                                      "--out", str(shipped)]) == 0
+    text = (shipped / "MODEL_CARD.md").read_text()
+    assert "latency" in text and "greedy-CTC phoneme error rate" in text and "Not measured yet" in text
+    assert not (shipped / "vocoder").exists()  # the default vocoder speaks
+
     wip = tmp_path / "wip"
     assert train(["--exp", str(straight), "--export-model-dir", str(wip), "--weights-only"]) == 0
     assert not (wip / "decoder.onnx").exists() and (wip / "model.safetensors").is_file()
