@@ -4,7 +4,8 @@ Resumable: re-run the same command to continue from the newest checkpoint.
 
     python recipes/vc/kokoro_en/train.py --exp /work/exp/vc_kokoro --features /work/exp/tts_features
     python recipes/vc/kokoro_en/train.py --exp NEW --features F --init-from models/vc_en   # fresh optimizer
-    python recipes/vc/kokoro_en/train.py --exp /work/exp/vc_kokoro --export-model-dir EXP/model  # export only
+    python recipes/vc/kokoro_en/train.py --exp /work/exp/vc_kokoro --export-model-dir EXP/model --export-only \
+        --features /work/exp/tts_features                              # export only (features: the voices)
 
 One update (speechstream.vc.torch.losses.vc_loss): each utterance of the batch is the target; its source is the
 same frames perturbed (speechstream.vc.torch.perturb: VTLP, gain; source and target stretched together in rate;
@@ -105,6 +106,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     e = p.add_argument_group("export")
     e.add_argument("--export-model-dir", type=Path, metavar="DIR",
                    help="write the newest checkpoint as a VC model directory (after training, if --features)")
+    e.add_argument("--export-only", action="store_true",
+                   help="export without training (--features, when given, only feeds the built-in voices)")
     e.add_argument("--weights-only", action="store_true", help="config.json + model.safetensors (+ voices) only")
     e.add_argument("--voice-utts", type=int, default=8, help="training utterances per built-in voice")
     return p.parse_args(argv)
@@ -281,10 +284,10 @@ def export_model_dir(exp: Path, out: Path, features: Path | None, weights_only: 
 # ---------------------------------------------------------------- training
 def main(argv: list[str] | None = None) -> int:
     args = get_args(argv)
-    if args.features is None:
+    if args.features is None or args.export_only:
         if args.export_model_dir is None:
             raise SystemExit("give --features to train, or --export-model-dir to export")
-        export_model_dir(args.exp, args.export_model_dir, None, args.weights_only, args.voice_utts)
+        export_model_dir(args.exp, args.export_model_dir, args.features, args.weights_only, args.voice_utts)
         return 0
     import torch
 
