@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from tests.pulse import pulse_fixture
-from vc_helpers import make_vc_dir
 
 pytest.importorskip("torch")  # to make the model directory
+from vc_helpers import make_vc_dir  # noqa: E402 (imports torch)
 pulse_server = pulse_fixture()
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from speechstream.errors import AudioError, ModelError
-from vc_helpers import make_vc_dir
 
 pytest.importorskip("torch")  # to make the model directory
+from vc_helpers import make_vc_dir  # noqa: E402 (imports torch)
 
 
 def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
