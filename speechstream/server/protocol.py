@@ -60,6 +60,8 @@ def parse_config(text: str) -> StreamConfig:
         obj = json.loads(text)
     except ValueError:
         raise ProtocolError(UNSUPPORTED, "the configuration message is not valid JSON") from None
+    except RecursionError:  # json nests by recursion: a few kB of '[' reach the interpreter's limit
+        raise ProtocolError(UNSUPPORTED, "the configuration message is nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError(UNSUPPORTED, "the configuration message must be a JSON object")
     unknown = sorted(set(obj) - set(CONFIG_KEYS))
