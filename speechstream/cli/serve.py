@@ -22,12 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                         help="a browser origin allowed besides the page's own, e.g. https://example.org "
                              "(repeatable; '*' allows any)")
+    parser.add_argument("--allow-hosts", action="append", default=[], metavar="NAMES",
+                        help="without --token, requests must name this server in their Host header: an IP address, "
+                             "localhost, --host, or one of these comma-separated names ('*': any); others get 403 "
+                             "(stops DNS rebinding). Repeatable")
     parser.add_argument("--certfile", help="TLS certificate (PEM): serve https/wss (browsers need it off localhost)")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
     parser.add_argument("--max-message-bytes", type=int, default=1 << 20,
                         help="largest websocket message; bigger ones close with 1009 (default 1 MiB)")
     parser.add_argument("--idle-timeout", type=float, default=30.0, metavar="S",
                         help="close a stream that sends nothing for S seconds (default 30; 0 = never)")
+    parser.add_argument("--max-backlog-s", type=float, default=30.0, metavar="S",
+                        help="stop reading a client's socket while its stream is more than S seconds of audio "
+                             "ahead of the decoder, so TCP holds it back and its memory stays bounded "
+                             "(default 30; 0 = never)")
     parser.add_argument("--max-utterance-s", type=float, default=600.0,
                         help="longest audio per connection in seconds (default 600; 0 = no limit)")
     parser.add_argument("--max-batch", type=int, default=32, help="streams per encoder call (default 32)")
@@ -57,6 +65,8 @@ def run(args: argparse.Namespace, ready: Callable[[str], None] | None = None) ->
     recognizer.create_stream(args.lookahead_ms)  # a bad --lookahead-ms fails before binding
     config = ServerConfig(
         host=args.host, port=args.port, max_connections=args.max_connections, token=args.token,
+        allow_hosts=tuple(h.strip() for v in args.allow_hosts for h in v.split(",") if h.strip()),
+        max_backlog_s=args.max_backlog_s,
         allow_origins=tuple(args.allow_origin), certfile=args.certfile, keyfile=args.keyfile,
         max_message_bytes=args.max_message_bytes, idle_timeout_s=args.idle_timeout,
         max_utterance_s=args.max_utterance_s, max_batch=args.max_batch, lookahead_ms=args.lookahead_ms,

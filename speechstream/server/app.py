@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -21,13 +22,19 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from speechstream.asr.recognizer import Recognizer
 
 from . import protocol as p
-from .config import ServerConfig
+from .config import RECEIVE_QUEUE, ServerConfig
 from .connection import Connection
+from .metrics import ServerMetrics
 from .recognizers import RecognizerPool
 from .routes import make_process_request
 from .worker import BatchingWorker
 
 log = logging.getLogger("speechstream.server")
+
+# The kernel's send buffer per connection (Linux doubles it): results are a few hundred bytes per chunk, so this
+# is ample for a client that reads, and it keeps one that does not from parking megabytes in the kernel
+# (autotuned buffers grow to 4 MB) where --max-queued-results cannot see them.
+SEND_BUFFER = 16 * 1024
 
 
 class SpeechServer:
@@ -36,9 +43,12 @@ class SpeechServer:
         """`load(method)` makes a Recognizer for another decoding method when a stream asks for one."""
         self.config = config or ServerConfig()
         self.pool = RecognizerPool(recognizer, load)
-        self.worker = BatchingWorker(self.config.max_batch)
         self.connections: set[Connection] = set()
+        self.metrics = ServerMetrics(connections=lambda: len(self.connections),
+                                     streams=lambda: len(self.worker.sessions))
+        self.worker = BatchingWorker(self.config.max_batch, self.metrics)
         self.draining = False
+        self.started = False
         self._server: Server | None = None
         self._idle = asyncio.Event()  # set while no connection is open
 
@@ -52,6 +62,11 @@ class SpeechServer:
         scheme = "wss" if self.config.tls else "ws"
         return f"{scheme}://{self.config.host}:{self.port}"
 
+    @property
+    def ready(self) -> bool:
+        """For /readyz: listening and not draining (a load balancer sends new streams elsewhere)."""
+        return self.started and not self.draining
+
     def health(self) -> dict[str, Any]:
         s = self.worker.stats
         return {"status": "draining" if self.draining else "ok", "model": self.pool.default.model_dir.name,
@@ -64,9 +79,11 @@ class SpeechServer:
         self.worker.start()
         self._idle.set()
         self._server = await serve(
-            self._handle, c.host, c.port, process_request=make_process_request(c, self.health),
+            self._handle, c.host, c.port,
+            process_request=make_process_request(c, self.health, lambda: self.ready, self.metrics.render),
             ssl=self._ssl_context(), max_size=c.max_message_bytes, compression=None,  # audio does not deflate
-            max_queue=16, open_timeout=10, close_timeout=5, reuse_port=c.reuse_port or None)
+            max_queue=RECEIVE_QUEUE, open_timeout=10, close_timeout=5, reuse_port=c.reuse_port or None)
+        self.started = True
         log.debug("listening on %s", self.url)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -87,8 +104,12 @@ class SpeechServer:
                 await ws.close(p.TRY_AGAIN_LATER, "too many connections")
             except Exception:  # noqa: BLE001 - it left already
                 pass
+            self.metrics.errors.inc(label_value=str(p.TRY_AGAIN_LATER))
             return
-        conn = Connection(ws, self.config, self.worker, self.pool)
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        conn = Connection(ws, self.config, self.worker, self.pool, self.metrics)
         self.connections.add(conn)
         self._idle.clear()
         try:
