@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,35 +143,6 @@ def batch_of(data: Split, index: list[int]) -> dict:
                             float(data.speed[i])) for i in index])
 
 
-def draw_batch(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_frames: int, g) -> list[int]:
-    """A random window of length-sorted neighbours: <= batch_size items and <= max_frames padded frames."""
-    import torch
-
-    start = int(torch.randint(len(order), (1,), generator=g))
-    picked: list[int] = []
-    longest = 0
-    for i in order[start:start + batch_size]:
-        longest = max(longest, int(lengths[i]))
-        if picked and longest * (len(picked) + 1) > max_frames:
-            break
-        picked.append(int(i))
-    if len(picked) < batch_size and start > 0:  # at the end of the order: fill from just before the window
-        for i in order[max(0, start - (batch_size - len(picked))):start][::-1]:
-            if max(longest, int(lengths[i])) * (len(picked) + 1) > max_frames:
-                break
-            longest = max(longest, int(lengths[i]))
-            picked.append(int(i))
-    return picked
-
-
-def lr_at(step: int, args: argparse.Namespace) -> float:
-    """Linear warm-up, then cosine decay to 10 % at max_steps."""
-    if step < args.warmup_steps:
-        return args.lr * (step + 1) / args.warmup_steps
-    frac = (step - args.warmup_steps) / max(1, args.max_steps - args.warmup_steps)
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
-
-
 TERMS = ("loss", "duration", "flow", "prior", "align")
 
 
@@ -197,16 +166,6 @@ def dev_losses(model, dev: Split, args: argparse.Namespace, weights) -> dict[str
                 sums[k] += terms[k].item() * len(index)
     model.train(was_training)
     return {k: v / max(1, n) for k, v in sums.items()}
-
-
-def truncate_log(path: Path, step: int) -> None:
-    """Keeps the header and the rows of steps <= step (a resumed run rewrites the ones after)."""
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
-    if len(kept) < len(lines):
-        path.write_text("".join(kept), encoding="utf-8")
 
 
 # ---------------------------------------------------------------- model and export
@@ -297,32 +256,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("give --features to train, or --export-model-dir to export")
         export_model_dir(args.exp, args.export_model_dir, **export_kw)
         return 0
-    import torch
-
-    from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
+    from speechstream.train import flow_recipe
     from speechstream.tts.config import AcousticConfig
+    from speechstream.tts.torch.checkpoint import load_acoustic
     from speechstream.tts.torch.losses import LossWeights, acoustic_loss
     from speechstream.tts.torch.model import AcousticModel
 
-    torch.set_num_threads(args.num_threads)
-    ckpt_root = args.exp / "checkpoints"
-    ckpt = latest_checkpoint(ckpt_root)
-    torch.manual_seed(args.seed)
-    if ckpt is None and args.init_from is not None:
-        from speechstream.tts.torch.checkpoint import load_acoustic
-
-        model = load_acoustic(args.init_from)
-        config = model.config
-    else:
-        config = AcousticConfig.from_dict(load_train_state(ckpt)["config"]) if ckpt else make_config(args)
-        model = AcousticModel(config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
-    step, audio_seconds, wall_seconds = 0, 0.0, 0.0
-    if ckpt is not None:
-        state = load_checkpoint(ckpt, model, opt)
-        step, audio_seconds, wall_seconds = state["step"], state["audio_seconds"], state["wall_seconds"]
-        print(f"resumed from {ckpt} at step {step}", flush=True)
+    run = flow_recipe.start_run(args, AcousticConfig, AcousticModel, make_config, load_acoustic)
+    model, config = run.model, run.config
 
     train, dev = load_split(args.features, "train"), load_split(args.features, "dev")
     if train.speakers != config.speakers:
@@ -330,69 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     with_data = [n for j, n in enumerate(config.speakers) if train.voice[:, j].max() > 0]
     lengths = np.asarray([len(m) for m in train.mel])
     order = np.argsort(lengths, kind="stable")
-    args.exp.mkdir(parents=True, exist_ok=True)
-    (args.exp / "config.json").write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = flow_recipe.write_config(run)
     print(f"train {len(train)} utterances ({train.seconds / 3600:.2f} h), dev {len(dev)}; "
           f"{n_params / 1e6:.2f} M parameters; voices with data {len(with_data)}/{len(config.speakers)}", flush=True)
 
     weights = LossWeights(args.w_duration, args.w_flow, args.w_prior, args.w_align)
-    for name in ("train.csv", "dev.csv"):  # rows an interrupted run wrote after its checkpoint come again
-        truncate_log(args.exp / name, step)
-    new_log = not (args.exp / "train.csv").exists()
-    log = open(args.exp / "train.csv", "a", encoding="utf-8")
-    dev_log = open(args.exp / "dev.csv", "a", encoding="utf-8")
-    if new_log:
-        log.write("step,loss,duration,flow,prior,align,grad_norm,lr,batch,audio_s,step_s\n")
-        dev_log.write("step,loss,duration,flow,prior,align\n")
-
-    def save() -> None:
-        save_checkpoint(ckpt_root, f"step-{step}", model, opt,
-                        {"step": step, "config": config.to_dict(), "seed": args.seed, "audio_seconds": audio_seconds,
-                         "wall_seconds": wall_seconds, "voices_with_data": with_data, "stage": args.stage},
-                        keep_last=args.keep_last)
-
-    last = min(args.max_steps, args.stop_after or args.max_steps)
-    t_run, t_saved = time.time(), time.time()
-    while step < last:
-        t_step = time.time()
-        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        index = draw_batch(order, lengths, args.batch_size, args.max_frames, g)
-        batch = batch_of(train, index)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, args)
-        terms = acoustic_loss(model, **batch, weights=weights, generator=g)
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        opt.step()
-        step += 1
-        if not math.isfinite(terms["loss"].item()):
-            raise SystemExit(f"loss is {terms['loss'].item()} at step {step}")
-        seconds = float(batch["mel_lengths"].sum()) / 100.0
-        audio_seconds += seconds
-        dt = time.time() - t_step
-        wall_seconds += dt
-        values = ",".join(f"{terms[k].item():.5f}" for k in TERMS)
-        log.write(f"{step},{values},{float(grad_norm):.4f},{lr_at(step - 1, args):.3g},{len(index)},"
-                  f"{seconds:.2f},{dt:.3f}\n")
-        if step % args.log_every == 0 or step == last:
-            log.flush()
-            rate = audio_seconds / max(wall_seconds, 1e-9)
-            print(f"step {step} " + " ".join(f"{k} {terms[k].item():.4f}" for k in TERMS)
-                  + f" grad {float(grad_norm):.2f} | {wall_seconds / step if step else 0:.2f} s/update, "
-                  f"{rate:.1f} audio-h per h ({time.time() - t_run:.0f} s)", flush=True)
-        if step % args.dev_every == 0 or step == last:
-            d = dev_losses(model, dev, args, weights)
-            dev_log.write(f"{step}," + ",".join(f"{d[k]:.5f}" for k in TERMS) + "\n")
-            dev_log.flush()
-            print(f"dev step {step} " + " ".join(f"{k} {d[k]:.4f}" for k in TERMS), flush=True)
-        if (step == last or (args.save_every and step % args.save_every == 0)
-                or time.time() - t_saved > 60 * args.save_minutes):
-            save()
-            t_saved = time.time()
-    log.close()
-    dev_log.close()
+    flow_recipe.train(run, order, lengths, make_batch=lambda index, g: batch_of(train, index),
+                      loss=lambda batch, g: acoustic_loss(model, **batch, weights=weights, generator=g),
+                      frames_key="mel_lengths", dev_metrics=lambda: dev_losses(model, dev, args, weights),
+                      terms=TERMS, dev_terms=TERMS, state_extra={"voices_with_data": with_data, "stage": args.stage})
     if args.export_model_dir is not None:
         export_model_dir(args.exp, args.export_model_dir, **export_kw)
     return 0

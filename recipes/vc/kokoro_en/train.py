@@ -15,11 +15,11 @@ phoneme ids (punctuation and spaces left out) from the perturbed source; the dec
 its prior on the unperturbed target, from the content (no gradient into the content encoder unless
 --content-grad > 0) and the reference's embedding.
 
-Batches: utterances sorted by length, a random window of neighbours per step (the TTS recipe's draw_batch:
-at most --batch-size and --max-frames padded frames). Every random draw of step n (batch, references, crops,
-perturbations, flow noise) comes from one generator seeded with (seed, n): a resumed run continues exactly as
-an uninterrupted one (tests/test_vc_train_smoke.py). Dev losses use one fixed generator; the dev phoneme error
-rate is greedy CTC on unperturbed dev sources.
+Batches: utterances sorted by length, a random window of neighbours per step (speechstream.train.flow_recipe,
+the loop the TTS recipe runs too: at most --batch-size and --max-frames padded frames). Every random draw of
+step n (batch, references, crops, perturbations, flow noise) comes from one generator seeded with (seed, n): a
+resumed run continues exactly as an uninterrupted one (tests/test_vc_train_smoke.py). Dev losses use one fixed
+generator; the dev phoneme error rate is greedy CTC on unperturbed dev sources.
 
 Checkpoints (speechstream.train.checkpoint, no pickles): EXP/checkpoints/step-N/{model,optimizer}.safetensors +
 state.json, written atomically every --save-minutes and at the end. EXP/train.csv and EXP/dev.csv log the losses.
@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +50,7 @@ NOT_PHONEMES = set(';:,.!?¡¿—…"«»“”()- ')  # Kokoro symbols that are
 
 
 def tts_recipe():
-    """The TTS recipe's train.py (its feature loader, batch sampler, schedule and log helpers), loaded once."""
+    """The TTS recipe's train.py (its feature loader), loaded once."""
     name = "tts_kokoro_en_train"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / "tts" / "kokoro_en" / "train.py")
@@ -289,34 +286,16 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("give --features to train, or --export-model-dir to export")
         export_model_dir(args.exp, args.export_model_dir, args.features, args.weights_only, args.voice_utts)
         return 0
-    import torch
-
-    from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
+    from speechstream.train import flow_recipe
     from speechstream.vc.config import VCConfig
+    from speechstream.vc.torch.checkpoint import load_vc
     from speechstream.vc.torch.losses import LossWeights, vc_loss
     from speechstream.vc.torch.model import VCModel
     from speechstream.vc.torch.perturb import PerturbConfig
 
     tts = tts_recipe()
-    torch.set_num_threads(args.num_threads)
-    ckpt_root = args.exp / "checkpoints"
-    ckpt = latest_checkpoint(ckpt_root)
-    torch.manual_seed(args.seed)
-    if ckpt is None and args.init_from is not None:
-        from speechstream.vc.torch.checkpoint import load_vc
-
-        model = load_vc(args.init_from)
-        config = model.config
-    else:
-        config = VCConfig.from_dict(load_train_state(ckpt)["config"]) if ckpt else make_config(args)
-        model = VCModel(config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
-    step, audio_seconds, wall_seconds = 0, 0.0, 0.0
-    if ckpt is not None:
-        state = load_checkpoint(ckpt, model, opt)
-        step, audio_seconds, wall_seconds = state["step"], state["audio_seconds"], state["wall_seconds"]
-        print(f"resumed from {ckpt} at step {step}", flush=True)
+    run = flow_recipe.start_run(args, VCConfig, VCModel, make_config, load_vc)
+    model, config = run.model, run.config
 
     train, dev = tts.load_split(args.features, "train"), tts.load_split(args.features, "dev")
     _, train_peers = speaker_index(train)
@@ -325,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         train_by_speaker.setdefault(r["speaker"], []).append(i)
     lengths = np.asarray([len(m) for m in train.mel])
     order = np.argsort(lengths, kind="stable")
-    args.exp.mkdir(parents=True, exist_ok=True)
-    (args.exp / "config.json").write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = flow_recipe.write_config(run)
     print(f"train {len(train)} utterances ({train.seconds / 3600:.2f} h, {len(train_by_speaker)} speakers), "
           f"dev {len(dev)}; {n_params / 1e6:.2f} M parameters; latency {config.latency()['latency_ms']:g} ms "
           "before the vocoder", flush=True)
@@ -335,60 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     weights = LossWeights(args.w_ctc, args.w_flow, args.w_prior)
     perturb_config = PerturbConfig(args.vtlp, args.gain_db, args.rate, args.target_warp)
     dev_set = DevSet(train, dev, train_by_speaker)
-    for name in ("train.csv", "dev.csv"):  # rows an interrupted run wrote after its checkpoint come again
-        tts.truncate_log(args.exp / name, step)
-    new_log = not (args.exp / "train.csv").exists()
-    log = open(args.exp / "train.csv", "a", encoding="utf-8")
-    dev_log = open(args.exp / "dev.csv", "a", encoding="utf-8")
-    if new_log:
-        log.write("step,loss,ctc,flow,prior,grad_norm,lr,batch,audio_s,step_s\n")
-        dev_log.write("step,loss,ctc,flow,prior,per\n")
-
-    def save() -> None:
-        save_checkpoint(ckpt_root, f"step-{step}", model, opt,
-                        {"step": step, "config": config.to_dict(), "seed": args.seed, "audio_seconds": audio_seconds,
-                         "wall_seconds": wall_seconds}, keep_last=args.keep_last)
-
-    last = min(args.max_steps, args.stop_after or args.max_steps)
-    t_run, t_saved = time.time(), time.time()
-    while step < last:
-        t_step = time.time()
-        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        index = tts.draw_batch(order, lengths, args.batch_size, args.max_frames, g)
-        batch = make_batch(train, index, train_peers, args, g, perturb_config)
-        for group in opt.param_groups:
-            group["lr"] = tts.lr_at(step, args)
-        terms = vc_loss(model, **batch, weights=weights, content_grad=args.content_grad, generator=g)
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        opt.step()
-        step += 1
-        if not math.isfinite(terms["loss"].item()):
-            raise SystemExit(f"loss is {terms['loss'].item()} at step {step}")
-        seconds = float(batch["lengths"].sum()) / 100.0
-        audio_seconds += seconds
-        dt = time.time() - t_step
-        wall_seconds += dt
-        log.write(f"{step}," + ",".join(f"{terms[k].item():.5f}" for k in TERMS)
-                  + f",{float(grad_norm):.4f},{tts.lr_at(step - 1, args):.3g},{len(index)},{seconds:.2f},{dt:.3f}\n")
-        if step % args.log_every == 0 or step == last:
-            log.flush()
-            print(f"step {step} " + " ".join(f"{k} {terms[k].item():.4f}" for k in TERMS)
-                  + f" grad {float(grad_norm):.2f} | {wall_seconds / step:.2f} s/update, "
-                  f"{audio_seconds / max(wall_seconds, 1e-9):.1f} audio-h per h ({time.time() - t_run:.0f} s)",
-                  flush=True)
-        if step % args.dev_every == 0 or step == last:
-            d = dev_metrics(model, dev_set.data, dev_set.peers, args, weights, perturb_config)
-            dev_log.write(f"{step}," + ",".join(f"{d[k]:.5f}" for k in (*TERMS, "per")) + "\n")
-            dev_log.flush()
-            print(f"dev step {step} " + " ".join(f"{k} {d[k]:.4f}" for k in (*TERMS, "per")), flush=True)
-        if (step == last or (args.save_every and step % args.save_every == 0)
-                or time.time() - t_saved > 60 * args.save_minutes):
-            save()
-            t_saved = time.time()
-    log.close()
-    dev_log.close()
+    flow_recipe.train(
+        run, order, lengths, make_batch=lambda index, g: make_batch(train, index, train_peers, args, g, perturb_config),
+        loss=lambda batch, g: vc_loss(model, **batch, weights=weights, content_grad=args.content_grad, generator=g),
+        frames_key="lengths",
+        dev_metrics=lambda: dev_metrics(model, dev_set.data, dev_set.peers, args, weights, perturb_config),
+        terms=TERMS, dev_terms=(*TERMS, "per"))
     if args.export_model_dir is not None:
         export_model_dir(args.exp, args.export_model_dir, args.features, args.weights_only, args.voice_utts)
     return 0
