@@ -21,10 +21,12 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 DATA = Path("/work/data")
@@ -43,6 +45,7 @@ class Variant:
 
 
 VARIANTS = {
+    "start": Variant("the starting weights (--init-from), not trained: the reference every variant must beat"),
     "base": Variant("the running recipe: 120 s batches, peak lr 1.5e-3, no SpecAugment, VTLP 0.1, Kokoro 32 %"),
     "specaug": Variant("base + SpecAugment (2 freq masks, time masks): regularise towards unseen voices",
                        spec_augment=True, s_per_update=1.85),
@@ -72,6 +75,16 @@ def run_variant(name: str, args: argparse.Namespace) -> None:
         print(f"{name}: done already", flush=True)
         return
     exp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    with open(exp / "train.log", "a") as log:
+        if name == "start":
+            shutil.copytree(args.init_from, exp / "model", dirs_exist_ok=True)
+        else:
+            train_variant(v, exp, args, log, env)
+        score(exp, args, log, env)
+
+
+def train_variant(v: Variant, exp: Path, args: argparse.Namespace, log: IO[str], env: dict[str, str]) -> None:
     py, train = sys.executable, str(HERE / "train.py")
     debian = half_debian(args.out) if v.kokoro_heavy else DEBIAN_TRAIN
     total = int(args.cpu_minutes * 60 / v.s_per_update)
@@ -83,33 +96,38 @@ def run_variant(name: str, args: argparse.Namespace) -> None:
            "200", "--ctc-weight", "1.0", "--vtlp", "0.1", "--num-threads", "1", "--no-progress",
            "--train-cuts", str(debian), *map(str, KOKORO_TRAIN), "--dev-cuts", str(DATA / "dev_mix.jsonl.gz"),
            *extra]
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    with open(exp / "train.log", "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-        subprocess.run([py, train, "--exp", str(exp), "--export-model-dir", str(exp / "model"), "--average", "1"],
-                       check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
-        subprocess.run([str(Path(py).parent / "speechstream"), "export", str(exp / "model")], check=True,
-                       stdout=log, stderr=subprocess.STDOUT, env=env)
-        cuts = args.out / "dev_cuts"
-        cuts.mkdir(exist_ok=True)
-        for split, src in DEV_AUDIO.items():
-            link = cuts / f"cuts_{split}.jsonl.gz"
-            if not link.exists():
-                link.symlink_to(src)
-        subprocess.run([py, str(HERE / "evaluate.py"), "--model", str(exp / "model"), "--cuts",
-                        *(str(cuts / f"cuts_{s}.jsonl.gz") for s in DEV_AUDIO), "--decodings", "ctc-greedy",
-                        "--max-utts", str(args.max_utts), "--no-offline", "--out", str(exp / "eval")],
-                       check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    subprocess.run([py, train, "--exp", str(exp), "--export-model-dir", str(exp / "model"), "--average", "1"],
+                   check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def score(exp: Path, args: argparse.Namespace, log: IO[str], env: dict[str, str]) -> None:
+    """ONNX graphs for EXP/model, then greedy-CTC WER per look-ahead on the dev voices -> EXP/eval."""
+    py = sys.executable
+    subprocess.run([str(Path(py).parent / "speechstream"), "export", str(exp / "model")], check=True,
+                   stdout=log, stderr=subprocess.STDOUT, env=env)
+    cuts = args.out / "dev_cuts"  # evaluate.py names a split after its manifest's file name
+    cuts.mkdir(exist_ok=True)
+    for split, src in DEV_AUDIO.items():
+        link = cuts / f"cuts_{split}.jsonl.gz"
+        if not link.exists():
+            link.symlink_to(src)
+    subprocess.run([py, str(HERE / "evaluate.py"), "--model", str(exp / "model"), "--cuts",
+                    *(str(cuts / f"cuts_{s}.jsonl.gz") for s in DEV_AUDIO), "--decodings", "ctc-greedy",
+                    "--max-utts", str(args.max_utts), "--no-offline", "--out", str(exp / "eval")],
+                   check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def summarise(name: str, out: Path) -> dict | None:
     exp = out / name
     if not (exp / "eval/results.json").exists():
         return None
-    with open(exp / "train.csv") as f:
-        rows = list(csv.DictReader(f))
-    latest = exp / "checkpoints" / (exp / "checkpoints/latest").read_text().strip()
-    state = json.loads((latest / "state.json").read_text())["train_state"]
+    rows, state = [], {}
+    if (exp / "train.csv").exists():
+        with open(exp / "train.csv") as f:
+            rows = list(csv.DictReader(f))
+        latest = exp / "checkpoints" / (exp / "checkpoints/latest").read_text().strip()
+        state = json.loads((latest / "state.json").read_text())["train_state"]
     wer = {f"{r['split']} {int(r['lookahead_ms'])}": round(r["wer"], 1)
            for r in json.loads((exp / "eval/results.json").read_text())}
     audio_h = sum(float(r["batch_audio_s"]) for r in rows) / 3600
@@ -120,11 +138,11 @@ def summarise(name: str, out: Path) -> dict | None:
 def table(out: Path) -> None:
     res = [s for n in VARIANTS if (s := summarise(n, out))]
     (out / "compare.json").write_text(json.dumps(res, indent=1) + "\n")
-    cols = sorted({k for r in res for k in r["wer"]})
-    lines = ["| variant | updates | audio h | " + " | ".join(f"WER {c} ms" for c in cols) + " |",
-             "|---|---|---|" + "---|" * len(cols)]
+    cols = sorted({k for r in res for k in r["wer"]}, key=lambda c: (c.split()[0], int(c.split()[1])))
+    lines = ["| variant | updates | CPU min | audio h | " + " | ".join(f"WER {c} ms" for c in cols) + " |",
+             "|---|---|---|---|" + "---|" * len(cols)]
     for r in res:
-        lines.append(f"| {r['variant']}: {r['about']} | {r['updates']} | {r['audio_h']} | "
+        lines.append(f"| {r['variant']}: {r['about']} | {r['updates']} | {r['cpu_min']} | {r['audio_h']} | "
                      + " | ".join(str(r["wer"].get(c, "")) for c in cols) + " |")
     (out / "compare.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
