@@ -146,6 +146,29 @@ def table(out: Path) -> None:
                      + " | ".join(str(r["wer"].get(c, "")) for c in cols) + " |")
     (out / "compare.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    plot_curves(res, out / "curves.png")
+
+
+def plot_curves(res: list[dict], path: Path) -> None:
+    """Dev-mix greedy-CTC WER (480 ms) against CPU minutes spent, one line per trained variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in res:
+        if not r["updates"]:
+            continue
+        with open(path.parent / r["variant"] / "dev.csv") as f:
+            dev = [d for d in csv.DictReader(f) if d["att_context"] == "64,5"]
+        per_update = r["cpu_min"] / r["updates"]
+        ax.plot([int(d["step"]) * per_update for d in dev], [100 * float(d["wer"]) for d in dev], "o-",
+                label=r["variant"])
+    ax.set(xlabel="CPU minutes (one thread)", ylabel="dev-mix WER %, 480 ms", title="fixed-budget comparison")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:
