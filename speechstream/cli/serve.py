@@ -6,13 +6,16 @@ import argparse
 import os
 from collections.abc import Callable
 
-HELP = "websocket server for live transcription (sherpa-onnx compatible), with a browser page at /"
+HELP = ("websocket server for live transcription (sherpa-onnx compatible), with a browser page at /, and "
+        "speech synthesis on /tts with --tts-model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from speechstream.cli.transcribe import add_model_arguments
 
     add_model_arguments(parser)
+    parser.add_argument("--tts-model", metavar="DIR",
+                        help="a TTS model directory: serve text-to-speech on the websocket path /tts too")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=6006, help="port (default 6006; 0 picks a free one)")
     parser.add_argument("--max-connections", type=int, default=64,
@@ -63,6 +66,11 @@ def run(args: argparse.Namespace, ready: Callable[[str], None] | None = None) ->
     logging.getLogger("websockets").setLevel(logging.WARNING)
     recognizer = load_recognizer(args)
     recognizer.create_stream(args.lookahead_ms)  # a bad --lookahead-ms fails before binding
+    synthesizer = None
+    if getattr(args, "tts_model", None):
+        from speechstream.tts.synthesizer import Synthesizer
+
+        synthesizer = Synthesizer.from_dir(args.tts_model, num_threads=args.num_threads, provider=args.provider)
     config = ServerConfig(
         host=args.host, port=args.port, max_connections=args.max_connections, token=args.token,
         allow_hosts=tuple(h.strip() for v in args.allow_hosts for h in v.split(",") if h.strip()),
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace, ready: Callable[[str], None] | None = None) ->
         return Recognizer.from_dir(recognizer.model_dir, decoding=method, num_threads=args.num_threads,
                                    provider=args.provider, int8=args.int8, vad=vad_config(args))
 
-    server = SpeechServer(recognizer, config, load)
+    server = SpeechServer(recognizer, config, load, synthesizer)
     try:
         asyncio.run(_serve(server, ready))
     except OSError as e:  # port in use, unreadable certificate, ...

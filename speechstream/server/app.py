@@ -14,8 +14,10 @@ import asyncio
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
@@ -27,7 +29,11 @@ from .connection import Connection
 from .metrics import ServerMetrics
 from .recognizers import RecognizerPool
 from .routes import make_process_request
+from .tts import TTS_PATH, TtsConnection
 from .worker import BatchingWorker
+
+if TYPE_CHECKING:
+    from speechstream.tts.synthesizer import Synthesizer
 
 log = logging.getLogger("speechstream.server")
 
@@ -39,11 +45,14 @@ SEND_BUFFER = 16 * 1024
 
 class SpeechServer:
     def __init__(self, recognizer: Recognizer, config: ServerConfig | None = None,
-                 load: Callable[[str], Recognizer] | None = None) -> None:
-        """`load(method)` makes a Recognizer for another decoding method when a stream asks for one."""
+                 load: Callable[[str], Recognizer] | None = None, synthesizer: Synthesizer | None = None) -> None:
+        """`load(method)` makes a Recognizer for another decoding method when a stream asks for one;
+        `synthesizer` serves /tts (without one, /tts answers an error)."""
         self.config = config or ServerConfig()
         self.pool = RecognizerPool(recognizer, load)
-        self.connections: set[Connection] = set()
+        self.synthesizer = synthesizer
+        self._tts_lock = threading.Lock()  # one TTS step at a time, in whichever worker thread
+        self.connections: set[Connection | TtsConnection] = set()
         self.metrics = ServerMetrics(connections=lambda: len(self.connections),
                                      streams=lambda: len(self.worker.sessions))
         self.worker = BatchingWorker(self.config.max_batch, self.metrics)
@@ -70,6 +79,7 @@ class SpeechServer:
     def health(self) -> dict[str, Any]:
         s = self.worker.stats
         return {"status": "draining" if self.draining else "ok", "model": self.pool.default.model_dir.name,
+                "tts": self.synthesizer is not None,
                 "connections": len(self.connections),
                 "streams": len(self.worker.sessions), "rounds": s.rounds, "chunks": s.chunks,
                 "max_batch": s.max_batch}
@@ -109,7 +119,11 @@ class SpeechServer:
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        conn = Connection(ws, self.config, self.worker, self.pool, self.metrics)
+        conn: Connection | TtsConnection
+        if urlsplit(ws.request.path).path == TTS_PATH:  # type: ignore[union-attr]
+            conn = TtsConnection(ws, self.config, self.synthesizer, self._tts_lock, self.metrics)
+        else:
+            conn = Connection(ws, self.config, self.worker, self.pool, self.metrics)
         self.connections.add(conn)
         self._idle.clear()
         try:

@@ -23,8 +23,8 @@ function showLevel(block) {
 // Which model the server runs, shown before Start.
 fetch("/healthz").then((r) => r.json()).then((h) => { $("model").textContent = `model ${h.model}`; }).catch(() => {});
 
-function socketUrl() {
-  const url = new URL("/", location.href);
+function socketUrl(path = "/") {
+  const url = new URL(path, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   if (params.get("token")) url.searchParams.set("token", params.get("token"));
   return url.href;
@@ -130,3 +130,55 @@ function stopCapture() {
 }
 
 $("toggle").addEventListener("click", () => (session ? stop() : start()));
+
+// The speak box: the text to /tts (voice from ?voice=), the float32 chunks played back to back as they come.
+function speak() {
+  const text = $("say").value;
+  if (!text.trim()) return;
+  $("speak").disabled = true;
+  $("tts-error").textContent = "";
+  const speaking = { ctx: null, next: 0, samples: 0 };
+  const ws = new WebSocket(socketUrl("/tts"));
+  ws.binaryType = "arraybuffer";
+  $("tts").dataset.status = "speaking";
+  ws.onopen = () => {
+    if (params.get("voice")) ws.send(JSON.stringify({ voice: params.get("voice") }));
+    ws.send(text);
+    ws.send("Done");
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data !== "string") {
+      const x = new Float32Array(event.data);
+      const ctx = speaking.ctx;
+      if (!ctx || !x.length) return;
+      const buffer = ctx.createBuffer(1, x.length, ctx.sampleRate);
+      buffer.copyToChannel(x, 0);
+      const node = ctx.createBufferSource();
+      node.buffer = buffer;
+      node.connect(ctx.destination);
+      speaking.next = Math.max(speaking.next, ctx.currentTime + 0.05);
+      node.start(speaking.next);
+      speaking.next += buffer.duration;
+      speaking.samples += x.length;
+      $("tts").dataset.samples = speaking.samples;
+      return;
+    }
+    const msg = JSON.parse(event.data);
+    if (msg.sample_rate) {
+      speaking.ctx = new AudioContext({ sampleRate: msg.sample_rate });
+    } else if (msg.error) {
+      $("tts-error").textContent = `error ${msg.code}: ${msg.error}`;
+    } else if (msg.done) {
+      $("tts").dataset.status = "done";
+    }
+  };
+  ws.onclose = (e) => {
+    if (e.code !== 1000 && !$("tts-error").textContent) {
+      $("tts-error").textContent = `connection closed (${e.code}) ${e.reason}`;
+    }
+    if ($("tts").dataset.status !== "done") $("tts").dataset.status = "closed";
+    $("speak").disabled = false;
+  };
+}
+
+$("speak").addEventListener("click", speak);
