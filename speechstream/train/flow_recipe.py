@@ -3,8 +3,9 @@
 A recipe brings its model, its batches, its loss and its dev metrics; this module brings the rest, the same for
 every such recipe: the learning-rate schedule, the length-sorted batch draw, a fresh / resumed / --init-from
 start, the EXP/train.csv and EXP/dev.csv logs (truncated to the checkpoint on resume), atomic checkpoints
-(speechstream.train.checkpoint) and the update loop. Every random draw of step n comes from one generator seeded
-with (seed, n), so a resumed run continues exactly as an uninterrupted one.
+(speechstream.train.checkpoint), the update loop, and the common part of exporting the newest checkpoint. Every
+random draw of step n comes from one generator seeded with (seed, n), so a resumed run continues exactly as an
+uninterrupted one.
 
 The recipe's arguments must carry: exp, init_from, seed, num_threads, lr, warmup_steps, max_steps, stop_after,
 weight_decay, grad_clip, batch_size, max_frames, log_every, dev_every, save_every, save_minutes, keep_last.
@@ -23,7 +24,8 @@ from typing import Any, Callable, TextIO
 import numpy as np
 import torch
 
-from speechstream.train.checkpoint import latest_checkpoint, load_checkpoint, load_train_state, save_checkpoint
+from speechstream.train.checkpoint import (latest_checkpoint, load_checkpoint, load_model_weights, load_train_state,
+                                          save_checkpoint)
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
@@ -185,3 +187,33 @@ def train(run: Run, order: np.ndarray, lengths: np.ndarray,
             t_saved = time.time()
     log.close()
     dev_log.close()
+
+
+# ---------------------------------------------------------------- export
+def load_newest(exp: Path, config_class: type, model_class: type) -> tuple[Path, dict, Any, torch.nn.Module]:
+    """EXP's newest checkpoint -> (its folder, its train state, the model config, the model with its weights)."""
+    ckpt = latest_checkpoint(exp / "checkpoints")
+    if ckpt is None:
+        raise SystemExit(f"no checkpoint in {exp / 'checkpoints'} to export")
+    state = load_train_state(ckpt)
+    config = config_class.from_dict(state["config"])
+    model = model_class(config)
+    model.load_state_dict(load_model_weights(ckpt))
+    return ckpt, state, config, model
+
+
+def export_extra(ckpt: Path, state: dict, **more: Any) -> dict:
+    """What an export's config.json says of its training: checkpoint, step, `more`, audio and wall hours."""
+    return {"checkpoint": ckpt.name, "step": state["step"], **more,
+            "audio_hours_seen": round(state.get("audio_seconds", 0.0) / 3600, 3),
+            "train_hours": round(state.get("wall_seconds", 0.0) / 3600, 3)}
+
+
+def card_head(out: Path, what: str, recipe: str, exp: Path, ckpt: Path, extra: dict, model: torch.nn.Module,
+              config: Any) -> str:
+    """The first lines of an exported MODEL_CARD.md stub: title, provenance, size and sampler."""
+    n_params = sum(p.numel() for p in model.parameters())
+    return (f"# {out.name}\n\n"
+            f"{what} exported by {recipe} from {ckpt.name} of {exp} "
+            f"(step {extra['step']}, {extra['audio_hours_seen']} audio hours seen).\n\n"
+            f"- {n_params / 1e6:.2f} M parameters, sampler {config.solver.name} NFE {config.solver.nfe}\n")

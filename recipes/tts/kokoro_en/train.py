@@ -198,19 +198,13 @@ def export_model_dir(exp: Path, out: Path, weights_only: bool = False, solver: s
     """The newest checkpoint of `exp` as a TTS model directory in `out`."""
     from safetensors.torch import save_file
 
-    from speechstream.train.checkpoint import latest_checkpoint, load_model_weights, load_train_state
+    from speechstream.train.flow_recipe import card_head, export_extra, load_newest
     from speechstream.tts.config import AcousticConfig
     from speechstream.tts.model_dir import CARD, CONFIG, FORMAT, VERSION, WEIGHTS
     from speechstream.tts.torch.checkpoint import save_tts_dir
     from speechstream.tts.torch.model import AcousticModel
 
-    ckpt = latest_checkpoint(exp / "checkpoints")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {exp / 'checkpoints'} to export")
-    state = load_train_state(ckpt)
-    config = AcousticConfig.from_dict(state["config"])
-    model = AcousticModel(config)
-    model.load_state_dict(load_model_weights(ckpt))
+    ckpt, state, config, model = load_newest(exp, AcousticConfig, AcousticModel)
     if solver or nfe:
         kw = {k: v for k, v in (("name", solver), ("nfe", nfe)) if v}
         model = model.with_solver(**kw)
@@ -218,17 +212,12 @@ def export_model_dir(exp: Path, out: Path, weights_only: bool = False, solver: s
     with_data = state.get("voices_with_data")
     untrained = [n for n in config.speakers if with_data is not None and n not in with_data]
     fill_untrained(model, untrained)
-    extra = {"checkpoint": ckpt.name, "step": state["step"], "untrained_voices": untrained,
-             "audio_hours_seen": round(state.get("audio_seconds", 0.0) / 3600, 3),
-             "train_hours": round(state.get("wall_seconds", 0.0) / 3600, 3)}
+    extra = export_extra(ckpt, state, untrained_voices=untrained)
     card = None
     if not (out / CARD).exists():  # never overwrite a card someone wrote
-        n_params = sum(p.numel() for p in model.parameters())
-        card = (f"# {out.name}\n\n"
-                f"Streaming TTS acoustic model exported by recipes/tts/kokoro_en/train.py from {ckpt.name} of {exp} "
-                f"(step {state['step']}, {extra['audio_hours_seen']} audio hours seen).\n\n"
-                f"- {n_params / 1e6:.2f} M parameters, sampler {config.solver.name} NFE {config.solver.nfe}\n"
-                f"- look-ahead {config.lookahead_phonemes} phonemes; decoder chunk {config.chunk_frames} frames + "
+        card = (card_head(out, "Streaming TTS acoustic model", "recipes/tts/kokoro_en/train.py", exp, ckpt, extra,
+                          model, config)
+                + f"- look-ahead {config.lookahead_phonemes} phonemes; decoder chunk {config.chunk_frames} frames + "
                 f"{config.lookahead_frames} look-ahead ({config.decoder_latency_ms:g} ms)\n"
                 f"- voices without training data (their group's mean row): {', '.join(untrained) or 'none'}\n"
                 "- evaluation: (to be written; recipes/tts/kokoro_en/evaluate.py)\n")

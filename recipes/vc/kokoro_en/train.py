@@ -244,32 +244,21 @@ def builtin_voices(model, features: Path, per_voice: int) -> dict[str, list[floa
 def export_model_dir(exp: Path, out: Path, features: Path | None, weights_only: bool = False,
                      voice_utts: int = 8) -> Path:
     """The newest checkpoint of `exp` as a VC model directory in `out`."""
-    from speechstream.train.checkpoint import latest_checkpoint, load_model_weights, load_train_state
+    from speechstream.train.flow_recipe import card_head, export_extra, load_newest
     from speechstream.vc.config import VCConfig
     from speechstream.vc.model_dir import CARD
     from speechstream.vc.torch.checkpoint import save_vc_dir
     from speechstream.vc.torch.model import VCModel
 
-    ckpt = latest_checkpoint(exp / "checkpoints")
-    if ckpt is None:
-        raise SystemExit(f"no checkpoint in {exp / 'checkpoints'} to export")
-    state = load_train_state(ckpt)
-    config = VCConfig.from_dict(state["config"])
-    model = VCModel(config)
-    model.load_state_dict(load_model_weights(ckpt))
+    ckpt, state, config, model = load_newest(exp, VCConfig, VCModel)
     model.eval()
     voices = builtin_voices(model, features, voice_utts) if features is not None else None
-    extra = {"checkpoint": ckpt.name, "step": state["step"],
-             "audio_hours_seen": round(state.get("audio_seconds", 0.0) / 3600, 3),
-             "train_hours": round(state.get("wall_seconds", 0.0) / 3600, 3)}
+    extra = export_extra(ckpt, state)
     card = None
     if not (out / CARD).exists():  # never overwrite a card someone wrote
-        n_params = sum(p.numel() for p in model.parameters())
-        card = (f"# {out.name}\n\n"
-                f"Streaming voice conversion exported by recipes/vc/kokoro_en/train.py from {ckpt.name} of {exp} "
-                f"(step {state['step']}, {extra['audio_hours_seen']} audio hours seen).\n\n"
-                f"- {n_params / 1e6:.2f} M parameters, sampler {config.solver.name} NFE {config.solver.nfe}\n"
-                f"- latency {config.latency()['latency_ms']:g} ms before the vocoder's (content look-ahead {config.content_lookahead}, chunk "
+        card = (card_head(out, "Streaming voice conversion", "recipes/vc/kokoro_en/train.py", exp, ckpt, extra,
+                          model, config)
+                + f"- latency {config.latency()['latency_ms']:g} ms before the vocoder's (content look-ahead {config.content_lookahead}, chunk "
                 f"{config.chunk_frames}, decoder look-ahead {config.decoder_lookahead} frames)\n"
                 f"- built-in voices: {', '.join(voices) if voices else 'none'}\n"
                 "- evaluation: (to be written; recipes/vc/kokoro_en/evaluate.py)\n")
