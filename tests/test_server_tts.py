@@ -149,3 +149,61 @@ def test_serve_has_a_tts_model_flag(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     serve.add_arguments(parser)
     assert parser.parse_args(["--tts-model", str(tmp_path)]).tts_model == str(tmp_path)
+
+
+@pytest.mark.browser
+def test_the_pages_speak_box(server: ServerThread, synth, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+    import signal
+    import subprocess
+    import tempfile
+
+    from test_browser import CHROMIUM, DevTools, _devtools_port
+    from websockets.sync.client import connect as sync_connect
+
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian chromium not installed")
+    chromium = subprocess.Popen(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
+         "--remote-debugging-port=0", f"{server.http}/?voice=bm_george"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromium.log", "w"), start_new_session=True)
+    try:
+        with sync_connect(DevTools.page_url(_devtools_port(tmp_path / "chromium.log")), max_size=None) as devtools:
+            page = DevTools(devtools)
+            page.wait("typeof speak === 'function'", 20)
+            page.eval(f"document.getElementById('say').value = {json.dumps(''.join(PIECES))}")
+            page.eval("document.getElementById('speak').click()")
+            status = page.wait("['done', 'closed'].includes(document.getElementById('tts').dataset.status) && "
+                               "document.getElementById('tts').dataset.status", 30)
+            assert status == "done", page.eval("document.getElementById('tts-error').textContent")
+            samples = int(page.eval("document.getElementById('tts').dataset.samples"))
+            assert page.eval("document.getElementById('tts-error').textContent") == ""
+    finally:
+        os.killpg(chromium.pid, signal.SIGKILL)
+        chromium.wait()
+    assert samples == len(synth.synthesize("".join(PIECES), "bm_george"))
+
+
+def test_drain_speaks_the_text_received_then_closes_1001(synth) -> None:  # noqa: ANN001
+    s = start(ServerConfig(port=0), synth)
+
+    async def go() -> tuple[list[str | bytes], int | None]:
+        got: list[str | bytes] = []
+        async with connect(f"{s.url}/tts", max_size=None) as ws:
+            await ws.send("Hello there, Dr. Smith!")
+            got.append(await ws.recv())  # the stream is open
+            stopping = asyncio.get_running_loop().run_in_executor(None, s.stop)
+            try:
+                async for m in ws:
+                    got.append(m)
+            except ConnectionClosed:
+                pass
+            await stopping
+        return got, ws.close_code
+
+    got, code = asyncio.run(go())
+    assert code == 1001 and json.loads(got[-1])["done"]
+    want = synth.synthesize("Hello there, Dr. Smith!")
+    assert np.abs(audio(got) - want).max() < 1e-4 and len(audio(got)) == len(want)
